@@ -1,0 +1,457 @@
+using System.Buffers.Binary;
+using Rubato.Common.Ids;
+using Rubato.Common.Model;
+
+namespace Rubato.Storage.Encoding.V1;
+
+/// <summary>
+/// Decodes one row group (already read into memory) column by column, on demand. A by-ID lookup decodes the trace-id
+/// column first and only decodes the rest when the id is present. Owner/child relations are recovered from the count
+/// columns with prefix sums (child rows of owner i are [start[i], start[i+1])).
+/// </summary>
+/// <remarks>Not thread-safe; one instance per lookup or per iteration.</remarks>
+public sealed class RowGroupReader
+{
+    private readonly byte[] _data;
+    private readonly string _key;
+    private readonly long _baseOffset;
+    private readonly (int Offset, int Length)[] _dir;
+    private readonly byte[]?[] _raw = new byte[]?[Col.Count];
+    private readonly long[]?[] _ints = new long[]?[Col.Count];
+    private readonly DictColumn?[] _dicts = new DictColumn?[Col.Count];
+    private readonly int[]?[] _blobStarts = new int[]?[Col.Count];
+    private bool _structureDecoded;
+
+    // Structure (prefix sums), decoded on first BuildTrace.
+    private long[] _traceStarts = [];
+    private int[] _resStart = [];
+    private int[] _scopeStart = [];
+    private int[] _spanStart = [];
+    private int[] _eventStart = [];
+    private int[] _linkStart = [];
+    private readonly int[][] _attrStart = new int[5][];
+    private readonly int[][] _attrValueIndex = new int[5][];
+
+    /// <param name="data">The row group's bytes.</param>
+    /// <param name="objectKey">The data object, for error messages.</param>
+    /// <param name="baseOffset">Offset of the row group in the data object, for error messages.</param>
+    /// <param name="expectedTraces">Trace count the index promised.</param>
+    public RowGroupReader(byte[] data, string objectKey, long baseOffset, int expectedTraces)
+    {
+        _data = data;
+        _key = objectKey;
+        _baseOffset = baseOffset;
+        var r = new ByteReader(data, objectKey, baseOffset, "row group header");
+        if (r.ReadU32() != FormatV1.RowGroupMagic)
+        {
+            throw new BlockCorruptException(objectKey, baseOffset, "bad row group magic");
+        }
+
+        TraceCount = (int)r.ReadU32();
+        if (TraceCount != expectedTraces)
+        {
+            throw new BlockCorruptException(objectKey, baseOffset + 4, $"row group holds {TraceCount} traces, index says {expectedTraces}");
+        }
+
+        int cols = r.ReadU16();
+        if (cols < Col.Count)
+        {
+            throw new BlockCorruptException(objectKey, baseOffset + 8, $"row group has {cols} columns, format needs {Col.Count}");
+        }
+
+        _dir = new (int, int)[cols];
+        for (int c = 0; c < cols; c++)
+        {
+            int off = (int)r.ReadU32();
+            int len = (int)r.ReadU32();
+            if (off < 0 || len < FormatV1.ChunkHeaderSize || (long)off + len > data.Length)
+            {
+                throw r.Corrupt($"column {Col.Name(c)} extent [{off}, +{len}) is outside the {data.Length}-byte row group");
+            }
+
+            _dir[c] = (off, len);
+        }
+    }
+
+    public int TraceCount { get; }
+
+    public TraceId TraceIdAt(int t) => TraceId.FromBytes(Raw(Col.TraceId).AsSpan(t * 16, 16));
+
+    /// <summary>Binary search of the (sorted) trace-id column; -1 when absent.</summary>
+    public int FindTrace(TraceId id)
+    {
+        var ids = Raw(Col.TraceId);
+        if (ids.Length != TraceCount * 16)
+        {
+            throw Corrupt(Col.TraceId, $"holds {ids.Length} bytes for {TraceCount} trace ids");
+        }
+
+        int lo = 0, hi = TraceCount - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            int c = TraceIdAt(mid).CompareTo(id);
+            if (c == 0)
+            {
+                return mid;
+            }
+
+            if (c < 0)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Reassembles trace <paramref name="t"/> exactly as it was added (span trace ids are the row's id).</summary>
+    public Trace BuildTrace(int t)
+    {
+        DecodeStructure();
+        var traceId = TraceIdAt(t);
+        ulong traceStart = (ulong)_traceStarts[t];
+        var trace = new Trace();
+        for (int r = _resStart[t]; r < _resStart[t + 1]; r++)
+        {
+            var rs = new ResourceSpans { SchemaUrl = Str(Col.ResourceSchemaUrl, r) };
+            rs.Resource.DroppedAttributesCount = (uint)Int(Col.ResourceDroppedAttrs, r);
+            AddAttributes(AttrLevel.Resource, r, rs.Resource.Attributes);
+            for (int sc = _scopeStart[r]; sc < _scopeStart[r + 1]; sc++)
+            {
+                var ss = new ScopeSpans { SchemaUrl = Str(Col.ScopeSchemaUrl, sc) };
+                ss.Scope.Name = Str(Col.ScopeName, sc);
+                ss.Scope.Version = Str(Col.ScopeVersion, sc);
+                ss.Scope.DroppedAttributesCount = (uint)Int(Col.ScopeDroppedAttrs, sc);
+                AddAttributes(AttrLevel.Scope, sc, ss.Scope.Attributes);
+                for (int sp = _spanStart[sc]; sp < _spanStart[sc + 1]; sp++)
+                {
+                    ss.Spans.Add(BuildSpan(traceId, traceStart, sp));
+                }
+
+                rs.ScopeSpans.Add(ss);
+            }
+
+            trace.ResourceSpans.Add(rs);
+        }
+
+        return trace;
+    }
+
+    private Span BuildSpan(TraceId traceId, ulong traceStart, int sp)
+    {
+        ulong start = unchecked(traceStart + (ulong)Int(Col.SpanStartDelta, sp));
+        var s = new Span
+        {
+            TraceId = traceId,
+            SpanId = new SpanId(BinaryPrimitives.ReadUInt64BigEndian(Raw(Col.SpanId).AsSpan(sp * 8))),
+            ParentSpanId = new SpanId(BinaryPrimitives.ReadUInt64BigEndian(Raw(Col.SpanParentId).AsSpan(sp * 8))),
+            Name = Str(Col.SpanName, sp),
+            Kind = (SpanKind)Byte(Col.SpanKind, sp),
+            StartTimeUnixNano = start,
+            EndTimeUnixNano = unchecked(start + (ulong)Int(Col.SpanDuration, sp)),
+            StatusCode = (StatusCode)Byte(Col.SpanStatusCode, sp),
+            StatusMessage = Str(Col.SpanStatusMessage, sp),
+            TraceState = Str(Col.SpanTraceState, sp),
+            Flags = (uint)Int(Col.SpanFlags, sp),
+            DroppedAttributesCount = (uint)Int(Col.SpanDroppedAttrs, sp),
+            DroppedEventsCount = (uint)Int(Col.SpanDroppedEvents, sp),
+            DroppedLinksCount = (uint)Int(Col.SpanDroppedLinks, sp),
+        };
+        AddAttributes(AttrLevel.Span, sp, s.Attributes);
+        for (int e = _eventStart[sp]; e < _eventStart[sp + 1]; e++)
+        {
+            var ev = new SpanEvent
+            {
+                TimeUnixNano = unchecked(start + (ulong)Int(Col.EventTimeDelta, e)),
+                Name = Str(Col.EventName, e),
+                DroppedAttributesCount = (uint)Int(Col.EventDroppedAttrs, e),
+            };
+            AddAttributes(AttrLevel.Event, e, ev.Attributes);
+            s.Events.Add(ev);
+        }
+
+        for (int l = _linkStart[sp]; l < _linkStart[sp + 1]; l++)
+        {
+            var link = new SpanLink
+            {
+                TraceId = TraceId.FromBytes(Raw(Col.LinkTraceId).AsSpan(l * 16, 16)),
+                SpanId = new SpanId(BinaryPrimitives.ReadUInt64BigEndian(Raw(Col.LinkSpanId).AsSpan(l * 8))),
+                TraceState = Str(Col.LinkTraceState, l),
+                Flags = (uint)Int(Col.LinkFlags, l),
+                DroppedAttributesCount = (uint)Int(Col.LinkDroppedAttrs, l),
+            };
+            AddAttributes(AttrLevel.Link, l, link.Attributes);
+            s.Links.Add(link);
+        }
+
+        return s;
+    }
+
+    private void AddAttributes(AttrLevel level, int owner, List<KeyValue> into)
+    {
+        int lv = (int)level;
+        int from = _attrStart[lv][owner], to = _attrStart[lv][owner + 1];
+        for (int a = from; a < to; a++)
+        {
+            string key = Str(Col.Attr(level, Col.AttrKey), a);
+            var kind = (AnyValueKind)Byte(Col.Attr(level, Col.AttrType), a);
+            int vi = _attrValueIndex[lv][a];
+            AnyValue v = kind switch
+            {
+                AnyValueKind.Empty => AnyValue.EmptyValue,
+                AnyValueKind.String => AnyValue.String(Str(Col.Attr(level, Col.AttrString), vi)),
+                AnyValueKind.Bool => AnyValue.Bool(Int(Col.Attr(level, Col.AttrInt), vi) != 0),
+                AnyValueKind.Int => AnyValue.Int(Int(Col.Attr(level, Col.AttrInt), vi)),
+                AnyValueKind.Double => AnyValue.Double(BitConverter.UInt64BitsToDouble(BinaryPrimitives.ReadUInt64LittleEndian(Raw(Col.Attr(level, Col.AttrDouble)).AsSpan(vi * 8)))),
+                AnyValueKind.Bytes => AnyValue.Bytes(Blob(Col.Attr(level, Col.AttrBlob), vi).ToArray()),
+                AnyValueKind.Array or AnyValueKind.KvList => ReadNested(Col.Attr(level, Col.AttrBlob), vi),
+                _ => throw Corrupt(Col.Attr(level, Col.AttrType), $"unknown value kind {(byte)kind} at row {a}"),
+            };
+            into.Add(new KeyValue(key, v));
+        }
+    }
+
+    private AnyValue ReadNested(int col, int row)
+    {
+        var r = new ByteReader(Blob(col, row), _key, _baseOffset + _dir[col].Offset, Col.Name(col));
+        var v = AnyValueCodec.Read(ref r);
+        if (!r.End)
+        {
+            throw Corrupt(col, $"row {row} has trailing bytes after its value");
+        }
+
+        return v;
+    }
+
+    private void DecodeStructure()
+    {
+        if (_structureDecoded)
+        {
+            return;
+        }
+
+        // Trace starts are zig-zag deltas from the previous trace's start.
+        var deltas = Ints(Col.TraceStart);
+        ExpectRows(Col.TraceStart, deltas.Length, TraceCount);
+        _traceStarts = new long[TraceCount];
+        long acc = 0;
+        for (int i = 0; i < TraceCount; i++)
+        {
+            acc = unchecked(acc + deltas[i]);
+            _traceStarts[i] = acc;
+        }
+
+        _resStart = Prefix(Col.TraceResourceCount, TraceCount);
+        int resources = _resStart[^1];
+        _scopeStart = Prefix(Col.ResourceScopeCount, resources);
+        int scopes = _scopeStart[^1];
+        _spanStart = Prefix(Col.ScopeSpanCount, scopes);
+        int spans = _spanStart[^1];
+        _eventStart = Prefix(Col.SpanEventCount, spans);
+        _linkStart = Prefix(Col.SpanLinkCount, spans);
+        int events = _eventStart[^1], links = _linkStart[^1];
+
+        // Every per-row column of each level must hold exactly that level's row count.
+        ExpectRows(Col.SpanId, Raw(Col.SpanId).Length, spans * 8);
+        ExpectRows(Col.SpanParentId, Raw(Col.SpanParentId).Length, spans * 8);
+        ExpectRows(Col.SpanKind, Raw(Col.SpanKind).Length, spans);
+        ExpectRows(Col.SpanStatusCode, Raw(Col.SpanStatusCode).Length, spans);
+        foreach (int c in new[] { Col.SpanStartDelta, Col.SpanDuration, Col.SpanFlags, Col.SpanDroppedAttrs, Col.SpanDroppedEvents, Col.SpanDroppedLinks })
+        {
+            ExpectRows(c, Ints(c).Length, spans);
+        }
+
+        foreach (int c in new[] { Col.SpanName, Col.SpanStatusMessage, Col.SpanTraceState })
+        {
+            ExpectRows(c, Dict(c).Ids.Length, spans);
+        }
+
+        ExpectRows(Col.ResourceDroppedAttrs, Ints(Col.ResourceDroppedAttrs).Length, resources);
+        ExpectRows(Col.ResourceSchemaUrl, Dict(Col.ResourceSchemaUrl).Ids.Length, resources);
+        ExpectRows(Col.ScopeDroppedAttrs, Ints(Col.ScopeDroppedAttrs).Length, scopes);
+        foreach (int c in new[] { Col.ScopeName, Col.ScopeVersion, Col.ScopeSchemaUrl })
+        {
+            ExpectRows(c, Dict(c).Ids.Length, scopes);
+        }
+
+        ExpectRows(Col.EventTimeDelta, Ints(Col.EventTimeDelta).Length, events);
+        ExpectRows(Col.EventDroppedAttrs, Ints(Col.EventDroppedAttrs).Length, events);
+        ExpectRows(Col.EventName, Dict(Col.EventName).Ids.Length, events);
+        ExpectRows(Col.LinkTraceId, Raw(Col.LinkTraceId).Length, links * 16);
+        ExpectRows(Col.LinkSpanId, Raw(Col.LinkSpanId).Length, links * 8);
+        ExpectRows(Col.LinkFlags, Ints(Col.LinkFlags).Length, links);
+        ExpectRows(Col.LinkDroppedAttrs, Ints(Col.LinkDroppedAttrs).Length, links);
+        ExpectRows(Col.LinkTraceState, Dict(Col.LinkTraceState).Ids.Length, links);
+
+        int[] owners = [resources, scopes, spans, events, links];
+        for (int lv = 0; lv < 5; lv++)
+        {
+            var level = (AttrLevel)lv;
+            _attrStart[lv] = Prefix(Col.Attr(level, Col.AttrCount), owners[lv]);
+            int attrs = _attrStart[lv][^1];
+            var types = Raw(Col.Attr(level, Col.AttrType));
+            ExpectRows(Col.Attr(level, Col.AttrType), types.Length, attrs);
+            ExpectRows(Col.Attr(level, Col.AttrKey), Dict(Col.Attr(level, Col.AttrKey)).Ids.Length, attrs);
+
+            // Values are dense per type: the n-th string attribute's value is row n of the string column, etc.
+            var vi = new int[attrs];
+            int strings = 0, ints = 0, doubles = 0, blobs = 0;
+            for (int a = 0; a < attrs; a++)
+            {
+                vi[a] = (AnyValueKind)types[a] switch
+                {
+                    AnyValueKind.String => strings++,
+                    AnyValueKind.Bool or AnyValueKind.Int => ints++,
+                    AnyValueKind.Double => doubles++,
+                    AnyValueKind.Bytes or AnyValueKind.Array or AnyValueKind.KvList => blobs++,
+                    _ => 0,
+                };
+            }
+
+            ExpectRows(Col.Attr(level, Col.AttrString), Dict(Col.Attr(level, Col.AttrString)).Ids.Length, strings);
+            ExpectRows(Col.Attr(level, Col.AttrInt), Ints(Col.Attr(level, Col.AttrInt)).Length, ints);
+            ExpectRows(Col.Attr(level, Col.AttrDouble), Raw(Col.Attr(level, Col.AttrDouble)).Length, doubles * 8);
+            ExpectRows(Col.Attr(level, Col.AttrBlob), BlobStarts(Col.Attr(level, Col.AttrBlob)).Length - 1, blobs);
+            _attrValueIndex[lv] = vi;
+        }
+
+        _structureDecoded = true;
+    }
+
+    private int[] Prefix(int countColumn, int owners)
+    {
+        var counts = Ints(countColumn);
+        ExpectRows(countColumn, counts.Length, owners);
+        var p = new int[owners + 1];
+        for (int i = 0; i < owners; i++)
+        {
+            long next = p[i] + counts[i];
+            if (counts[i] < 0 || next > int.MaxValue)
+            {
+                throw Corrupt(countColumn, $"row {i} has count {counts[i]}");
+            }
+
+            p[i + 1] = (int)next;
+        }
+
+        return p;
+    }
+
+    private void ExpectRows(int col, int actual, int expected)
+    {
+        if (actual != expected)
+        {
+            throw Corrupt(col, $"holds {actual} values where the structure needs {expected}");
+        }
+    }
+
+    private BlockCorruptException Corrupt(int col, string problem) =>
+        new(_key, _baseOffset + _dir[col].Offset, $"column {Col.Name(col)}: {problem}");
+
+    private byte[] Raw(int col)
+    {
+        if (_raw[col] is { } r)
+        {
+            return r;
+        }
+
+        var (off, len) = _dir[col];
+        r = FormatV1.ReadChunk(_data.AsSpan(off, len), _key, _baseOffset + off, Col.Name(col));
+        _raw[col] = r;
+        return r;
+    }
+
+    private long[] Ints(int col)
+    {
+        if (_ints[col] is { } v)
+        {
+            return v;
+        }
+
+        var raw = Raw(col);
+        var list = new List<long>(raw.Length);
+        var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col));
+        bool zig = Col.Kind(col) == ColumnKind.Zigzag;
+        while (!r.End)
+        {
+            list.Add(zig ? r.ReadZigzag() : (long)r.ReadVarint());
+        }
+
+        v = [.. list];
+        _ints[col] = v;
+        return v;
+    }
+
+    private long Int(int col, int row) => Ints(col)[row];
+
+    private byte Byte(int col, int row) => Raw(col)[row];
+
+    private DictColumn Dict(int col)
+    {
+        if (_dicts[col] is { } d)
+        {
+            return d;
+        }
+
+        var raw = Raw(col);
+        var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col));
+        int n = r.ReadCount(raw.Length);
+        var values = new string[n];
+        for (int i = 0; i < n; i++)
+        {
+            values[i] = r.ReadString();
+        }
+
+        var ids = new List<int>(raw.Length - r.Position);
+        while (!r.End)
+        {
+            ids.Add(r.ReadCount(n - 1));
+        }
+
+        d = new DictColumn(values, [.. ids]);
+        _dicts[col] = d;
+        return d;
+    }
+
+    private string Str(int col, int row)
+    {
+        var d = Dict(col);
+        return d.Values[d.Ids[row]];
+    }
+
+    private int[] BlobStarts(int col)
+    {
+        if (_blobStarts[col] is { } s)
+        {
+            return s;
+        }
+
+        var raw = Raw(col);
+        var starts = new List<int>();
+        var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col));
+        while (!r.End)
+        {
+            starts.Add(r.Position);
+            r.ReadBytesWithLength();
+        }
+
+        starts.Add(raw.Length);
+        s = [.. starts];
+        _blobStarts[col] = s;
+        return s;
+    }
+
+    private ReadOnlySpan<byte> Blob(int col, int row)
+    {
+        var raw = Raw(col);
+        var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col)) { Position = BlobStarts(col)[row] };
+        return r.ReadBytesWithLength();
+    }
+
+    private sealed record DictColumn(string[] Values, int[] Ids);
+}
