@@ -1,0 +1,852 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Rubato.Common.Configuration;
+using Rubato.Common.Contracts;
+using Rubato.Common.Ids;
+using Rubato.Common.Metrics;
+using Rubato.Common.Model;
+using Rubato.Common.Otlp;
+using Rubato.Common.Services;
+using Rubato.Storage.Encoding;
+using Rubato.Storage.Wal;
+
+namespace Rubato.Ingester;
+
+/// <summary>
+/// Holds recent traces: every accepted segment is appended to the WAL, then kept in memory in the "head" of the WAL
+/// generation it went to, until the head is cut into per-tenant blocks in the object store.
+/// </summary>
+/// <remarks>
+/// <para><b>Acknowledgement.</b> A push checks limits first (live traces per tenant, bytes per trace) and refuses
+/// segments then; the rest go to the WAL in one append, and only after the append is durable are they inserted in
+/// memory and reported accepted. Nothing accepted is dropped later: a head leaves memory, and its WAL generation is
+/// deleted, only after its blocks are written and announced.</para>
+/// <para><b>Rotation.</b> The cutter swaps the current epoch and rotates the WAL under <c>_epochLock</c>; every
+/// push registers in the epoch current when it starts. Pushes registered in the closed epoch may append to the
+/// closed generation, so the cutter waits until they have all inserted before building blocks from that head.
+/// Pushes registered after the swap append to the new generation.</para>
+/// <para><b>Threads.</b> Pushes and reads run concurrently on request threads. Locks: <c>_epochLock</c> (epoch
+/// swap, in-flight counts), one lock per <see cref="TenantState"/> (limit checks), one per <see cref="Head"/>
+/// (its maps), <c>_headsLock</c> (the generation → head map). None is held across an await. Cutting and flushing
+/// are serialised by <c>_flushGate</c> and run on the service loop or on a <see cref="FlushAsync"/> caller.</para>
+/// <para><b>Block ids</b> are derived from (instance id, generation, tenant, a fingerprint of the records), so
+/// replaying a WAL generation after a crash rewrites the same block rather than adding a duplicate, and a
+/// generation number reused after the WAL was emptied can never overwrite an older block.</para>
+/// </remarks>
+public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsyncDisposable
+{
+    /// <summary>How often a tenant at its live-trace limit may sweep idle traces on the push path.</summary>
+    private static readonly TimeSpan PushSweepInterval = TimeSpan.FromSeconds(1);
+
+    private readonly IngesterConfig _config;
+    private readonly IngesterOptions _options;
+    private readonly IOverrides _overrides;
+    private readonly TimeProvider _time;
+    private readonly Action<string> _log;
+    private readonly object _epochLock = new();
+    private readonly object _headsLock = new();
+    private readonly SortedDictionary<long, Head> _heads = [];
+    private readonly SortedSet<long> _pendingGenerations = [];
+    private readonly SemaphoreSlim _flushGate = new(1, 1);
+    private readonly ConcurrentDictionary<string, TenantState> _tenants = new(StringComparer.Ordinal);
+    private readonly Gauge _liveTraces;
+    private readonly Counter.Child _walBytes;
+    private readonly Counter.Child _walRecords;
+    private readonly Counter _blocksFlushed;
+    private readonly Counter.Child _flushFailures;
+    private readonly Histogram.Child _flushDuration;
+    private readonly Counter.Child _replayedRecords;
+    private readonly Counter.Child _replayedBytes;
+    private readonly Counter.Child _replayDiscardedBytes;
+    private WriteAheadLog? _wal;
+    private Epoch _current;
+    private volatile bool _accepting;
+
+    public Ingester(IngesterConfig config, IngesterOptions options, IOverrides overrides, MetricsRegistry metrics)
+    {
+        var validation = new ConfigValidation();
+        config.Validate("ingester", validation);
+        if (validation.HasErrors)
+        {
+            throw new ArgumentException(string.Join("; ", validation.Errors), nameof(config));
+        }
+
+        if (string.IsNullOrWhiteSpace(options.InstanceId))
+        {
+            throw new ArgumentException("IngesterOptions.InstanceId must be set (ingester.lifecycler.id)", nameof(options));
+        }
+
+        _config = config;
+        _options = options;
+        _overrides = overrides;
+        _time = options.Time;
+        _log = options.Log ?? (_ => { });
+        _current = new Epoch();
+        _liveTraces = metrics.Gauge("rubato_ingester_live_traces", "Traces that received spans within trace_idle_period, per tenant.", "tenant");
+        _walBytes = metrics.Counter("rubato_ingester_wal_appended_bytes_total", "Payload bytes appended to the WAL.").WithLabels();
+        _walRecords = metrics.Counter("rubato_ingester_wal_appended_records_total", "Trace segments appended to the WAL.").WithLabels();
+        _blocksFlushed = metrics.Counter("rubato_ingester_blocks_flushed_total", "Blocks written to the backend, per tenant.", "tenant");
+        _flushFailures = metrics.Counter("rubato_ingester_flush_failures_total", "Failed attempts to write a cut head to the backend (retried).").WithLabels();
+        _flushDuration = metrics.Histogram("rubato_ingester_flush_duration_seconds", "Time to write one cut head (all its tenants' blocks).", Histogram.DefaultSecondsBuckets).WithLabels();
+        _replayedRecords = metrics.Counter("rubato_ingester_replayed_records_total", "WAL records replayed at start.").WithLabels();
+        _replayedBytes = metrics.Counter("rubato_ingester_replayed_bytes_total", "WAL payload bytes replayed at start.").WithLabels();
+        _replayDiscardedBytes = metrics.Counter("rubato_ingester_replay_discarded_bytes_total", "Torn or corrupt WAL tail bytes skipped at replay.").WithLabels();
+        Service = new BasicService("ingester", StartingAsync, RunningAsync, StoppingAsync);
+    }
+
+    /// <summary>The lifecycle the module manager drives: Starting replays the WAL, Stopping flushes.</summary>
+    public BasicService Service { get; }
+
+    /// <summary>Generations held in memory (open and cut-but-unflushed); for tests and status pages.</summary>
+    public int HeadCount
+    {
+        get
+        {
+            lock (_headsLock)
+            {
+                return _heads.Count;
+            }
+        }
+    }
+
+    /// <summary>Live traces of a tenant right now (after sweeping idle ones).</summary>
+    public int LiveTraces(string tenantId)
+    {
+        if (!_tenants.TryGetValue(tenantId, out var state))
+        {
+            return 0;
+        }
+
+        lock (state)
+        {
+            Sweep(state, _time.GetTimestamp());
+            return state.Live.Count;
+        }
+    }
+
+    public async ValueTask<IngestResult> PushSegmentsAsync(string tenantId, IReadOnlyList<TraceSegment> segments, CancellationToken cancellationToken)
+    {
+        if (segments.Count == 0)
+        {
+            return IngestResult.AllAccepted;
+        }
+
+        if (!_accepting)
+        {
+            return new IngestResult(Filled(segments.Count, RefusalReason.Unavailable));
+        }
+
+        var limits = _overrides.ForTenant(tenantId);
+        var state = _tenants.GetOrAdd(tenantId, static t => new TenantState(t));
+        long now = _time.GetTimestamp();
+        RefusalReason[]? refusals = Reserve(state, limits, segments, now);
+        IReadOnlyList<TraceSegment> accepted = refusals is null ? segments : Accepted(segments, refusals);
+        if (accepted.Count == 0)
+        {
+            return new IngestResult(refusals);
+        }
+
+        // Copy before the append: the caller owns the segment memory only until this push returns.
+        var copies = new byte[accepted.Count][];
+        long bytes = 0;
+        for (int i = 0; i < accepted.Count; i++)
+        {
+            copies[i] = accepted[i].Payload.ToArray();
+            bytes += copies[i].Length;
+        }
+
+        var epoch = EnterEpoch();
+        long generation;
+        try
+        {
+            // Not cancellable: an append that started must finish and be inserted, so that the WAL generation
+            // and its in-memory head always hold the same records.
+            generation = await _wal!.AppendAsync(tenantId, accepted, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch
+        {
+            Release(state, accepted);
+            ExitEpoch(epoch);
+            throw;
+        }
+
+        try
+        {
+            Insert(generation, tenantId, accepted, copies, now);
+            Interlocked.Add(ref epoch.Bytes, bytes);
+            Interlocked.CompareExchange(ref epoch.FirstWriteTimestamp, now, 0);
+        }
+        finally
+        {
+            ExitEpoch(epoch);
+        }
+
+        _walBytes.Inc(bytes);
+        _walRecords.Inc(accepted.Count);
+        return new IngestResult(refusals);
+    }
+
+    public ValueTask<Trace?> FindTraceByIdAsync(string tenantId, TraceId traceId, TimeRange range, CancellationToken cancellationToken)
+    {
+        Head[] heads;
+        lock (_headsLock)
+        {
+            heads = [.. _heads.Values];
+        }
+
+        List<byte[]>? payloads = null;
+        foreach (var head in heads)
+        {
+            lock (head)
+            {
+                if (head.Tenants.TryGetValue(tenantId, out var traces) && traces.TryGetValue(traceId, out var t) && range.Overlaps(t.StartUnixNano, t.EndUnixNano))
+                {
+                    (payloads ??= []).AddRange(t.Payloads);
+                }
+            }
+        }
+
+        if (payloads is null)
+        {
+            return ValueTask.FromResult<Trace?>(null);
+        }
+
+        // Decoding happens outside every lock; payloads are immutable once inserted.
+        var parts = new List<Trace>(payloads.Count);
+        foreach (byte[] p in payloads)
+        {
+            parts.Add(OtlpProto.DecodeTrace(p));
+        }
+
+        return ValueTask.FromResult<Trace?>(TraceCombiner.Combine(parts));
+    }
+
+    /// <summary>Cuts the current head now and writes every cut head to the backend (the <c>/flush</c> endpoint).</summary>
+    /// <exception cref="InvalidOperationException">The ingester is not running.</exception>
+    public async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (_wal is null)
+        {
+            throw new InvalidOperationException("the ingester is not running");
+        }
+
+        await _flushGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await CutAsync().ConfigureAwait(false);
+            await FlushPendingAsync(throwOnError: true, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _flushGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Closes the WAL without flushing (what a crash leaves behind: the next start replays it). Use
+    /// <see cref="IService.StopAsync"/> on <see cref="Service"/> for an orderly stop.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        _accepting = false;
+        var wal = Interlocked.Exchange(ref _wal, null);
+        if (wal is not null)
+        {
+            await wal.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    // ---- push path -------------------------------------------------------------------------------------------
+
+    /// <summary>Checks and reserves limits for every segment; returns null when all are accepted.</summary>
+    private RefusalReason[]? Reserve(TenantState state, TenantLimits limits, IReadOnlyList<TraceSegment> segments, long now)
+    {
+        int maxTraces = limits.Ingestion.MaxTracesPerUser;
+        long maxBytes = limits.Global.MaxBytesPerTrace;
+        RefusalReason[]? refusals = null;
+        lock (state)
+        {
+            for (int i = 0; i < segments.Count; i++)
+            {
+                var seg = segments[i];
+                bool isLive = state.Live.TryGetValue(seg.TraceId, out var live);
+                if (!isLive && maxTraces > 0 && state.Live.Count >= maxTraces)
+                {
+                    if (_time.GetElapsedTime(state.LastSweepTimestamp, now) >= PushSweepInterval)
+                    {
+                        Sweep(state, now);
+                    }
+
+                    if (state.Live.Count >= maxTraces)
+                    {
+                        (refusals ??= new RefusalReason[segments.Count])[i] = RefusalReason.LiveTracesExceeded;
+                        continue;
+                    }
+                }
+
+                long held = state.UnflushedBytes.GetValueOrDefault(seg.TraceId);
+                if (maxBytes > 0 && held + seg.Payload.Length > maxBytes)
+                {
+                    (refusals ??= new RefusalReason[segments.Count])[i] = RefusalReason.TraceTooLarge;
+                    continue;
+                }
+
+                state.UnflushedBytes[seg.TraceId] = held + seg.Payload.Length;
+                state.Live[seg.TraceId] = new LiveTrace(isLive ? live.FirstTimestamp : now, now);
+            }
+
+            _liveTraces.WithLabels(state.TenantId).Set(state.Live.Count);
+        }
+
+        return refusals;
+    }
+
+    /// <summary>Undoes the byte reservations of segments whose WAL append failed.</summary>
+    private static void Release(TenantState state, IReadOnlyList<TraceSegment> segments)
+    {
+        lock (state)
+        {
+            foreach (var seg in segments)
+            {
+                Uncharge(state, seg.TraceId, seg.Payload.Length);
+            }
+        }
+    }
+
+    private static void Uncharge(TenantState state, TraceId id, long bytes)
+    {
+        if (state.UnflushedBytes.TryGetValue(id, out long held))
+        {
+            if (held <= bytes)
+            {
+                state.UnflushedBytes.Remove(id);
+            }
+            else
+            {
+                state.UnflushedBytes[id] = held - bytes;
+            }
+        }
+    }
+
+    private void Sweep(TenantState state, long now)
+    {
+        state.LastSweepTimestamp = now;
+        List<TraceId>? expired = null;
+        foreach (var (id, live) in state.Live)
+        {
+            if (_time.GetElapsedTime(live.LastAppendTimestamp, now) >= _config.TraceIdlePeriod
+                || _time.GetElapsedTime(live.FirstTimestamp, now) >= _config.MaxTraceLive)
+            {
+                (expired ??= []).Add(id);
+            }
+        }
+
+        if (expired is not null)
+        {
+            foreach (var id in expired)
+            {
+                state.Live.Remove(id);
+            }
+        }
+
+        _liveTraces.WithLabels(state.TenantId).Set(state.Live.Count);
+    }
+
+    private static List<TraceSegment> Accepted(IReadOnlyList<TraceSegment> segments, RefusalReason[] refusals)
+    {
+        var accepted = new List<TraceSegment>(segments.Count);
+        for (int i = 0; i < segments.Count; i++)
+        {
+            if (refusals[i] == RefusalReason.None)
+            {
+                accepted.Add(segments[i]);
+            }
+        }
+
+        return accepted;
+    }
+
+    private static RefusalReason[] Filled(int count, RefusalReason reason)
+    {
+        var r = new RefusalReason[count];
+        Array.Fill(r, reason);
+        return r;
+    }
+
+    private Epoch EnterEpoch()
+    {
+        lock (_epochLock)
+        {
+            var e = _current;
+            e.InFlight++;
+            return e;
+        }
+    }
+
+    private void ExitEpoch(Epoch e)
+    {
+        lock (_epochLock)
+        {
+            e.InFlight--;
+            if (e.Closed && e.InFlight == 0)
+            {
+                e.Drained.TrySetResult();
+            }
+        }
+    }
+
+    private Head HeadFor(long generation)
+    {
+        lock (_headsLock)
+        {
+            if (!_heads.TryGetValue(generation, out var head))
+            {
+                head = new Head(generation);
+                _heads.Add(generation, head);
+            }
+
+            return head;
+        }
+    }
+
+    private void Insert(long generation, string tenantId, IReadOnlyList<TraceSegment> segments, byte[][] copies, long now)
+    {
+        var head = HeadFor(generation);
+        lock (head)
+        {
+            if (!head.Tenants.TryGetValue(tenantId, out var traces))
+            {
+                traces = [];
+                head.Tenants.Add(tenantId, traces);
+            }
+
+            for (int i = 0; i < segments.Count; i++)
+            {
+                var seg = segments[i];
+                if (!traces.TryGetValue(seg.TraceId, out var t))
+                {
+                    t = new HeadTrace();
+                    traces.Add(seg.TraceId, t);
+                }
+
+                t.Add(copies[i], seg.SpanCount, seg.StartUnixNano, seg.EndUnixNano, now);
+                head.Bytes += copies[i].Length;
+            }
+        }
+    }
+
+    // ---- cutting and flushing --------------------------------------------------------------------------------
+
+    /// <summary>Closes the current epoch and WAL generation if they hold data, and waits for their pushes to insert.</summary>
+    /// <remarks>Caller holds <c>_flushGate</c>.</remarks>
+    private async Task CutAsync()
+    {
+        Epoch closed;
+        lock (_epochLock)
+        {
+            closed = _current;
+            if (Interlocked.Read(ref closed.Bytes) == 0 && closed.InFlight == 0)
+            {
+                return;
+            }
+
+            closed.Closed = true;
+            _current = new Epoch();
+            long generation = _wal!.Rotate();
+            lock (_headsLock)
+            {
+                _pendingGenerations.Add(generation);
+            }
+
+            if (closed.InFlight == 0)
+            {
+                closed.Drained.TrySetResult();
+            }
+        }
+
+        await closed.Drained.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Writes every cut head, oldest first; stops at the first failure (the rest are retried later).</summary>
+    /// <remarks>Caller holds <c>_flushGate</c>.</remarks>
+    private async Task FlushPendingAsync(bool throwOnError, CancellationToken ct)
+    {
+        while (true)
+        {
+            long generation;
+            Head? head;
+            lock (_headsLock)
+            {
+                if (_pendingGenerations.Count == 0)
+                {
+                    return;
+                }
+
+                generation = _pendingGenerations.Min;
+                _heads.TryGetValue(generation, out head);
+            }
+
+            long started = _time.GetTimestamp();
+            try
+            {
+                if (head is not null)
+                {
+                    await WriteHeadAsync(head, ct).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                _flushFailures.Inc();
+                _log($"ingester: flushing WAL generation {generation} failed, will retry: {e.Message}");
+                if (throwOnError)
+                {
+                    throw;
+                }
+
+                return;
+            }
+
+            _flushDuration.Observe(_time.GetElapsedTime(started).TotalSeconds);
+            if (head is not null)
+            {
+                ReleaseHead(head);
+            }
+
+            lock (_headsLock)
+            {
+                _heads.Remove(generation);
+                _pendingGenerations.Remove(generation);
+            }
+
+            // Only now, with every block written and announced, may the generation's records go.
+            _wal!.DeleteGeneration(generation);
+        }
+    }
+
+    /// <summary>Drops a flushed head's bytes from the per-trace totals that max_bytes_per_trace is checked against.</summary>
+    private void ReleaseHead(Head head)
+    {
+        foreach (var (tenantId, traces) in head.Tenants)
+        {
+            if (!_tenants.TryGetValue(tenantId, out var state))
+            {
+                continue;
+            }
+
+            lock (state)
+            {
+                foreach (var (id, t) in traces)
+                {
+                    Uncharge(state, id, t.Bytes);
+                }
+            }
+        }
+    }
+
+    private async Task WriteHeadAsync(Head head, CancellationToken ct)
+    {
+        // The head is closed and drained: nothing inserts into it any more, so its maps are read without its lock
+        // (readers only take the lock to read, never to write).
+        var tenants = head.Tenants.ToArray();
+        await Parallel.ForEachAsync(
+            tenants,
+            new ParallelOptions { MaxDegreeOfParallelism = _config.ConcurrentFlushes, CancellationToken = ct },
+            async (entry, token) => await WriteTenantBlockAsync(head.Generation, entry.Key, entry.Value, token).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    private async Task WriteTenantBlockAsync(long generation, string tenantId, Dictionary<TraceId, HeadTrace> traces, CancellationToken ct)
+    {
+        var ids = traces.Keys.ToArray();
+        Array.Sort(ids);
+        var template = _options.Block;
+        var blockOptions = new BlockBuilderOptions
+        {
+            TenantId = tenantId,
+            BlockId = BlockIdFor(generation, tenantId, ids, traces),
+            BloomFalsePositive = template.BloomFalsePositive,
+            BloomShardSizeBytes = template.BloomShardSizeBytes,
+            RowGroupSizeBytes = template.RowGroupSizeBytes,
+            CompactionLevel = 0,
+            ReplicationFactor = template.ReplicationFactor,
+            Compression = template.Compression,
+        };
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_config.FlushOpTimeout);
+        using var builder = _options.Encoding.CreateBlockBuilder(blockOptions);
+        var parts = new List<Trace>();
+        foreach (var id in ids)
+        {
+            parts.Clear();
+            foreach (byte[] p in traces[id].Payloads)
+            {
+                parts.Add(OtlpProto.DecodeTrace(p));
+            }
+
+            // Combine dedupes spans pushed more than once (client retries, replays).
+            builder.AddTrace(id, parts.Count == 1 ? parts[0] : TraceCombiner.Combine(parts));
+        }
+
+        var meta = await builder.WriteAsync(_options.Store, timeout.Token).ConfigureAwait(false);
+        _blocksFlushed.WithLabels(tenantId).Inc();
+        _options.BlockFlushed?.Invoke(meta);
+    }
+
+    /// <summary>
+    /// A block id that is the same whenever the same records of one generation are flushed (live or after replay),
+    /// and different for different records: SHA-256 over instance, generation, tenant and an order-independent
+    /// fingerprint of the records (CRC-32C of each payload with its trace id and length).
+    /// </summary>
+    private Guid BlockIdFor(long generation, string tenantId, TraceId[] sortedIds, Dictionary<TraceId, HeadTrace> traces)
+    {
+        ulong sum = 0, xor = 0;
+        long count = 0;
+        foreach (var id in sortedIds)
+        {
+            foreach (byte[] p in traces[id].Payloads)
+            {
+                ulong h = ((ulong)Crc32C(p) << 32) ^ (ulong)p.Length;
+                h ^= id.High * 0x9E3779B97F4A7C15UL;
+                h ^= BitOperations.RotateLeft(id.Low * 0xC2B2AE3D27D4EB4FUL, 31);
+                h *= 0xFF51AFD7ED558CCDUL;
+                h ^= h >> 33;
+                sum += h;
+                xor ^= h;
+                count++;
+            }
+        }
+
+        var text = Encoding.UTF8.GetBytes($"{_options.InstanceId}\n{generation}\n{tenantId}\n{count}\n{sum:x16}\n{xor:x16}");
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(text, hash);
+        hash[6] = (byte)((hash[6] & 0x0F) | 0x80); // RFC 9562 version 8 (custom)
+        hash[8] = (byte)((hash[8] & 0x3F) | 0x80); // RFC 4122 variant
+        return new Guid(hash[..16], bigEndian: true);
+    }
+
+    private static uint Crc32C(ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        var words = MemoryMarshal.Cast<byte, ulong>(data);
+        foreach (ulong w in words)
+        {
+            crc = BitOperations.Crc32C(crc, w);
+        }
+
+        foreach (byte b in data[(words.Length * 8)..])
+        {
+            crc = BitOperations.Crc32C(crc, b);
+        }
+
+        return ~crc;
+    }
+
+    // ---- lifecycle -------------------------------------------------------------------------------------------
+
+    private async Task StartingAsync(CancellationToken ct)
+    {
+        _wal = await WriteAheadLog.OpenAsync(_options.Wal, ct).ConfigureAwait(false);
+
+        // Opening starts a fresh generation after the newest on disk; every older one is a previous run's to replay.
+        long current = _wal.CurrentGeneration;
+        var generations = _wal.Generations().Where(g => g < current).ToList();
+        long records = 0, bytes = 0, discarded = 0;
+        foreach (long generation in generations)
+        {
+            foreach (var rec in _wal.ReadGeneration(generation, torn => discarded += torn))
+            {
+                var state = _tenants.GetOrAdd(rec.TenantId, static t => new TenantState(t));
+                byte[] payload = rec.Payload.ToArray();
+                var head = HeadFor(generation);
+                lock (head)
+                {
+                    if (!head.Tenants.TryGetValue(rec.TenantId, out var traces))
+                    {
+                        traces = [];
+                        head.Tenants.Add(rec.TenantId, traces);
+                    }
+
+                    if (!traces.TryGetValue(rec.TraceId, out var t))
+                    {
+                        t = new HeadTrace();
+                        traces.Add(rec.TraceId, t);
+                    }
+
+                    t.Add(payload, rec.SpanCount, rec.StartUnixNano, rec.EndUnixNano, _time.GetTimestamp());
+                    head.Bytes += payload.Length;
+                }
+
+                lock (state)
+                {
+                    state.UnflushedBytes[rec.TraceId] = state.UnflushedBytes.GetValueOrDefault(rec.TraceId) + payload.Length;
+                }
+
+                records++;
+                bytes += payload.Length;
+            }
+        }
+
+        _replayedRecords.Inc(records);
+        _replayedBytes.Inc(bytes);
+        _replayDiscardedBytes.Inc(discarded);
+        if (generations.Count > 0)
+        {
+            _log($"ingester: replayed {records} records ({bytes} bytes) from {generations.Count} WAL generations; discarded {discarded} torn bytes");
+            lock (_headsLock)
+            {
+                foreach (long g in generations)
+                {
+                    _pendingGenerations.Add(g);
+                }
+            }
+
+            // Written out before Running so a restart converges on the backend; a failure leaves them pending
+            // (still queryable in memory) for the run loop to retry.
+            await _flushGate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                await FlushPendingAsync(throwOnError: false, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                _flushGate.Release();
+            }
+        }
+
+        _accepting = true;
+    }
+
+    private async Task RunningAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(_config.FlushCheckPeriod, _time, ct).ConfigureAwait(false);
+            SweepAll();
+            await _flushGate.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                if (CutDue())
+                {
+                    await CutAsync().ConfigureAwait(false);
+                }
+
+                await FlushPendingAsync(throwOnError: false, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                _flushGate.Release();
+            }
+        }
+    }
+
+    private async Task StoppingAsync(Exception? failure)
+    {
+        _accepting = false;
+        if (_wal is null)
+        {
+            return;
+        }
+
+        if (_config.FlushAllOnShutdown)
+        {
+            await _flushGate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                await CutAsync().ConfigureAwait(false);
+                await FlushPendingAsync(throwOnError: false, CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                _flushGate.Release();
+            }
+        }
+
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
+    private bool CutDue()
+    {
+        Epoch e;
+        lock (_epochLock)
+        {
+            e = _current;
+        }
+
+        long bytes = Interlocked.Read(ref e.Bytes);
+        long first = Interlocked.Read(ref e.FirstWriteTimestamp);
+        return bytes > 0 && (bytes >= _config.MaxBlockBytes || (first != 0 && _time.GetElapsedTime(first) >= _config.MaxBlockDuration));
+    }
+
+    private void SweepAll()
+    {
+        long now = _time.GetTimestamp();
+        foreach (var state in _tenants.Values)
+        {
+            lock (state)
+            {
+                Sweep(state, now);
+            }
+        }
+    }
+
+    // ---- state -----------------------------------------------------------------------------------------------
+
+    /// <summary>Pushes registered between two cuts; the cutter waits for a closed epoch to drain.</summary>
+    private sealed class Epoch
+    {
+        public int InFlight;
+        public bool Closed;
+        public long Bytes;
+        public long FirstWriteTimestamp;
+        public readonly TaskCompletionSource Drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>The in-memory copy of one WAL generation: tenant → trace id → payloads.</summary>
+    private sealed class Head(long generation)
+    {
+        public long Generation { get; } = generation;
+
+        public Dictionary<string, Dictionary<TraceId, HeadTrace>> Tenants { get; } = new(StringComparer.Ordinal);
+
+        public long Bytes;
+    }
+
+    private sealed class HeadTrace
+    {
+        public List<byte[]> Payloads { get; } = new(2);
+
+        public long Bytes;
+        public int SpanCount;
+        public ulong StartUnixNano = ulong.MaxValue;
+        public ulong EndUnixNano;
+        public long LastAppendTimestamp;
+
+        public void Add(byte[] payload, int spans, ulong start, ulong end, long now)
+        {
+            Payloads.Add(payload);
+            Bytes += payload.Length;
+            SpanCount += spans;
+            StartUnixNano = Math.Min(StartUnixNano, start);
+            EndUnixNano = Math.Max(EndUnixNano, end);
+            LastAppendTimestamp = now;
+        }
+    }
+
+    private readonly record struct LiveTrace(long FirstTimestamp, long LastAppendTimestamp);
+
+    /// <summary>One tenant's limit bookkeeping; guarded by locking the instance.</summary>
+    private sealed class TenantState(string tenantId)
+    {
+        public string TenantId { get; } = tenantId;
+
+        /// <summary>Traces counted against max_traces_per_user.</summary>
+        public Dictionary<TraceId, LiveTrace> Live { get; } = [];
+
+        /// <summary>Bytes of each trace held in heads not yet flushed (reserved before the WAL append).</summary>
+        public Dictionary<TraceId, long> UnflushedBytes { get; } = [];
+
+        public long LastSweepTimestamp;
+    }
+}
