@@ -40,15 +40,16 @@ public static class OtlpJson
     /// <summary>Decodes an OTLP/JSON <c>ExportTraceServiceRequest</c> (or <c>TracesData</c>, or Tempo's <c>{"batches":…}</c>).</summary>
     public static Trace DecodeExportRequest(ReadOnlySpan<byte> utf8)
     {
+        if (utf8.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            throw new OtlpFormatException("empty JSON body");
+        }
+
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = MaxDepth * 3, CommentHandling = JsonCommentHandling.Skip });
         try
         {
             var trace = new Trace();
-            if (!reader.Read())
-            {
-                throw new OtlpFormatException("empty JSON body");
-            }
-
+            Read(ref reader);
             Span<char> buf = stackalloc char[64];
             ExpectObject(ref reader, "request");
             while (NextProperty(ref reader, buf, out var name))
