@@ -1,6 +1,9 @@
+using BenchmarkDotNet.Running;
+
 namespace Rubato.Bench;
 
+/// <summary>Runs any benchmark class in this assembly: <c>dotnet run -c Release -- --filter '*Name*'</c>.</summary>
 public static class Program
 {
-    public static int Main(string[] args) => args.Length;
+    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 }
