@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Rubato.Common.Contracts;
 using Rubato.Common.Ids;
 using Rubato.Common.Model;
+using Rubato.Common.Otlp;
 using Rubato.Storage.Encoding;
 
 namespace Rubato.Storage.Backend;
@@ -31,7 +32,7 @@ public sealed class BackendTraceReaderOptions
 /// <summary>
 /// Finds traces in the object store's blocks: keeps a cached list of every tenant's live blocks (a block is live when
 /// it has <c>meta.json</c> and no <c>meta.compacted.json</c>), filters it by time range and id range, asks the
-/// blocks (bloom first) in parallel and concatenates what they hold.
+/// blocks (bloom first) in parallel and combines what they hold with <see cref="TraceCombiner"/>.
 /// </summary>
 /// <remarks>
 /// Thread-safe. The block list is an immutable snapshot swapped atomically by <see cref="RefreshAsync"/>, which runs
@@ -188,25 +189,15 @@ public sealed class BackendTraceReader : ITraceByIdReader
             new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentBlocks, CancellationToken = cancellationToken },
             async (i, ct) => parts[i] = await Open(candidates[i]).FindTraceByIdAsync(traceId, ct).ConfigureAwait(false)).ConfigureAwait(false);
 
-        Trace? result = null;
-        foreach (var p in parts)
+        var found = parts.Where(p => p is not null).Select(p => p!).ToList();
+        return found.Count switch
         {
-            if (p is null)
-            {
-                continue;
-            }
+            0 => null,
+            1 => found[0],
 
-            if (result is null)
-            {
-                result = p;
-            }
-            else
-            {
-                result.ResourceSpans.AddRange(p.ResourceSpans);
-            }
-        }
-
-        return result;
+            // Parts of one trace in several blocks (not yet compacted together): dedupe spans and group resources.
+            _ => TraceCombiner.Combine(found),
+        };
     }
 
     private IBackendBlock Open(BlockMeta meta) =>
