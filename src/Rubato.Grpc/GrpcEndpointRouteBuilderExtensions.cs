@@ -38,7 +38,7 @@ public static class GrpcEndpointRouteBuilderExtensions
     public static IEndpointConventionBuilder MapGrpcFallback(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        return endpoints.MapFallback(http =>
+        return endpoints.MapFallback("{**path}", http =>
         {
             if (!HttpMethods.IsPost(http.Request.Method) || !GrpcProtocol.IsGrpcContentType(http.Request.ContentType))
             {

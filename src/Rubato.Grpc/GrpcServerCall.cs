@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 
 namespace Rubato.Grpc;
@@ -32,6 +33,12 @@ internal sealed class GrpcServerCall(string service, string method, GrpcServerOp
             response.StatusCode = StatusCodes.Status426UpgradeRequired;
             WriteTrailersOnly(response, GrpcStatusCode.Internal, $"gRPC requires HTTP/2; request protocol is {request.Protocol}", null);
             return;
+        }
+        // The gRPC limit (MaxReceiveMessageSize, checked per frame header) replaces Kestrel's 30 MB body limit, which
+        // would otherwise cap messages configured larger than that.
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+        {
+            bodySize.MaxRequestBodySize = null;
         }
         var encodingValue = request.Headers[GrpcProtocol.EncodingHeader].ToString();
         if (!GrpcCompression.TryParseEncoding(encodingValue, out var encoding))

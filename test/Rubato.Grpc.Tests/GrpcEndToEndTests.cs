@@ -70,6 +70,20 @@ public sealed class GrpcEndToEndTests
     }
 
     [Fact]
+    public async Task UnaryAsync_MessageAboveKestrelBodyLimit_AcceptedWhenGrpcLimitAllows()
+    {
+        // Kestrel caps request bodies at 30 MB by default; the gRPC per-message limit takes its place.
+        await using var host = await GrpcTestHost.StartAsync(e => e.MapGrpcUnary(Service, "Size",
+            (ctx, req) => ValueTask.FromResult<ReadOnlyMemory<byte>>(BitConverter.GetBytes(req.Length)),
+            new GrpcServerOptions { MaxReceiveMessageSize = 40 * 1024 * 1024 }));
+        using var client = new GrpcClient(host.Address);
+
+        var reply = await client.UnaryAsync(Service, "Size", new byte[32 * 1024 * 1024]);
+
+        Assert.Equal(32 * 1024 * 1024, BitConverter.ToInt32(reply));
+    }
+
+    [Fact]
     public async Task UnaryAsync_GzipBothWays_RoundTripsAndUsesGzipOnTheWire()
     {
         string? requestEncoding = null;
