@@ -337,4 +337,25 @@ public class OtlpTraceSplitterTests
         result.Dispose();
         Assert.Throws<ObjectDisposedException>(() => result[0]);
     }
+
+    [Fact]
+    public void Split_UnknownFieldInsideSpan_SurvivesVerbatim()
+    {
+        using var w = new ProtoWriter();
+        int rs = w.BeginMessage(1);
+        int ss = w.BeginMessage(2);
+        int sp = w.BeginMessage(2);
+        int spanStart = w.Length;
+        w.WriteBytesField(OtlpFieldNumbers.Span.TraceId, Ones(16));
+        w.WriteBytesField(OtlpFieldNumbers.Span.SpanId, Ones(8));
+        w.WriteVarintField(1000, 77);
+        byte[] spanBody = w.WrittenSpan[spanStart..].ToArray();
+        w.EndMessage(sp);
+        w.EndMessage(ss);
+        w.WriteVarintField(50, 1); // unknown ResourceSpans field: dropped, not an error
+        w.EndMessage(rs);
+        using var result = OtlpTraceSplitter.Split(w.WrittenSpan, default);
+        var payload = Assert.Single(result.Segments).Payload.ToArray();
+        Assert.True(payload.AsSpan().IndexOf(spanBody) >= 0);
+    }
 }
