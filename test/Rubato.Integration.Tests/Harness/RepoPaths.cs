@@ -1,0 +1,72 @@
+using System.Reflection;
+
+namespace Rubato.Integration.Tests.Harness;
+
+/// <summary>Where the repository, the built server and the node clients are.</summary>
+public static class RepoPaths
+{
+    /// <summary>The repository root: the nearest ancestor of the test assembly holding Rubato.slnx.</summary>
+    public static string Root { get; } = FindRoot();
+
+    /// <summary>
+    /// The built <c>rubato.dll</c>. The test project builds the server (a non-referencing ProjectReference) and records
+    /// its output path in assembly metadata <c>RubatoServerDll</c>; <c>RUBATO_SERVER_DLL</c> overrides it.
+    /// </summary>
+    public static string ServerDll
+    {
+        get
+        {
+            string? path = Environment.GetEnvironmentVariable("RUBATO_SERVER_DLL");
+            if (string.IsNullOrEmpty(path))
+            {
+                path = typeof(RepoPaths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+                    .FirstOrDefault(a => a.Key == "RubatoServerDll")?.Value;
+            }
+
+            if (string.IsNullOrEmpty(path) || !File.Exists(path))
+            {
+                throw new InvalidOperationException(
+                    $"rubato.dll not found at '{path}'. Build the solution first (dotnet build Rubato.slnx -c Release) or set RUBATO_SERVER_DLL.");
+            }
+
+            return path;
+        }
+    }
+
+    public static string ClientsDir => Path.Combine(Root, "test", "clients");
+
+    /// <summary>Fails with a clear message when the npm clients are not installed (CI runs <c>npm ci</c> first).</summary>
+    public static void RequireNodeModules()
+    {
+        string modules = Path.Combine(ClientsDir, "node_modules");
+        if (!Directory.Exists(Path.Combine(modules, "@opentelemetry", "sdk-trace-base")) || !Directory.Exists(Path.Combine(modules, "jaeger-client")))
+        {
+            throw new InvalidOperationException(
+                $"node clients are not installed in {modules}: run `npm ci --prefix test/clients` (.ci/run does this).");
+        }
+    }
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Rubato.slnx")))
+        {
+            dir = dir.Parent;
+        }
+
+        // With --artifacts-path the test binaries live outside the repo; fall back to the source path baked in at build.
+        if (dir is null)
+        {
+            string? src = typeof(RepoPaths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+                .FirstOrDefault(a => a.Key == "RubatoRepoRoot")?.Value;
+            if (src is not null && File.Exists(Path.Combine(src, "Rubato.slnx")))
+            {
+                return src;
+            }
+
+            throw new InvalidOperationException($"cannot find Rubato.slnx above {AppContext.BaseDirectory}");
+        }
+
+        return dir.FullName;
+    }
+}
