@@ -271,8 +271,8 @@ public sealed class IngesterTests : IDisposable
     {
         var ingester = NewIngester();
         await ingester.Service.StartAsync(CancellationToken.None);
-        const int pushers = 6;
-        const int pushesEach = 150;
+        const int pushers = 8;
+        const int pushesEach = 300;
         var acked = new System.Collections.Concurrent.ConcurrentDictionary<TraceId, int>();
         using var stop = new CancellationTokenSource();
         int cuts = 0;
