@@ -179,7 +179,8 @@ internal sealed class GrpcClientCall : IDisposable
         {
             return ex is OperationCanceledException ? null : new OperationCanceledException("the gRPC call was cancelled by the caller", ex, _callerToken);
         }
-        if (_deadlineCts?.IsCancellationRequested == true && ex is not GrpcException { StatusCode: not GrpcStatusCode.Cancelled })
+        // A status the server sent stays as sent, even if the local deadline fired meanwhile.
+        if (_deadlineCts?.IsCancellationRequested == true && ex is not GrpcException)
         {
             return new GrpcException(GrpcStatusCode.DeadlineExceeded, $"deadline exceeded ({_timeout!.Value.TotalMilliseconds:0.###} ms) calling {_uri}", ex);
         }

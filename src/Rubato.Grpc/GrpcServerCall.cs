@@ -23,7 +23,6 @@ internal sealed class GrpcServerCall(string service, string method, GrpcServerOp
         if (!GrpcProtocol.IsGrpcContentType(request.ContentType))
         {
             response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
-            response.Headers.Accept = GrpcProtocol.ContentType;
             return;
         }
         response.ContentType = GrpcProtocol.ContentType;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Xunit;
 
@@ -81,8 +80,8 @@ public sealed class NodeInteropTests
         return null;
     }
 
-    private static string InteropDirectory([CallerFilePath] string thisFile = "") =>
-        Path.Combine(Path.GetDirectoryName(thisFile)!, "interop");
+    // The script and package files are copied next to the test assembly; node_modules is installed there.
+    private static string InteropDirectory() => Path.Combine(AppContext.BaseDirectory, "interop");
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] args, string workingDirectory)
     {
