@@ -196,6 +196,28 @@ public sealed class BlockV1Tests : IDisposable
     }
 
     [Fact]
+    public async Task FindTraceByIdAsync_TruncatedDataObject_ThrowsTypedError()
+    {
+        var opts = new BlockBuilderOptions { TenantId = Tenant, BlockId = Guid.NewGuid(), RowGroupSizeBytes = 4096 };
+        var ids = Enumerable.Range(0, 200).Select(SampleTraces.Id).Order().ToArray();
+        using var b = Encodings.Default.CreateBlockBuilder(opts);
+        foreach (var id in ids)
+        {
+            b.AddTrace(id, SampleTraces.Make(id, 3, 1_000));
+        }
+
+        var meta = await b.WriteAsync(_store, default);
+        string dataKey = $"{Tenant}/{opts.BlockId}/data";
+        byte[] data = (await _store.GetAsync(dataKey, default))!;
+        await _store.PutAsync(dataKey, data.AsMemory(0, data.Length / 2), default);
+        var block = Encodings.Default.OpenBlock(meta, _store);
+        Assert.NotNull(await block.FindTraceByIdAsync(ids[0], default));
+        var e = await Assert.ThrowsAsync<BlockCorruptException>(async () => await block.FindTraceByIdAsync(ids[^1], default));
+        Assert.Equal(dataKey, e.ObjectKey);
+        Assert.Contains("truncated", e.Message);
+    }
+
+    [Fact]
     public void BloomFilter_FalsePositiveRate_NearTarget()
     {
         var (bits, k) = BloomFilter.Size(10_000, 0.01);

@@ -19,7 +19,8 @@ public sealed class RowGroupReader
     private readonly byte[]?[] _raw = new byte[]?[Col.Count];
     private readonly long[]?[] _ints = new long[]?[Col.Count];
     private readonly DictColumn?[] _dicts = new DictColumn?[Col.Count];
-    private readonly int[]?[] _blobStarts = new int[]?[Col.Count];
+    private readonly Cursor[] _cursors = new Cursor[Col.Count];
+    private readonly TypeCursor[] _typeCursors = new TypeCursor[5];
     private bool _structureDecoded;
 
     // Structure (prefix sums), decoded on first BuildTrace.
@@ -30,7 +31,6 @@ public sealed class RowGroupReader
     private int[] _eventStart = [];
     private int[] _linkStart = [];
     private readonly int[][] _attrStart = new int[5][];
-    private readonly int[][] _attrValueIndex = new int[5][];
 
     /// <param name="data">The row group's bytes.</param>
     /// <param name="objectKey">The data object, for error messages.</param>
@@ -75,7 +75,7 @@ public sealed class RowGroupReader
 
     public int TraceCount { get; }
 
-    public TraceId TraceIdAt(int t) => TraceId.FromBytes(Raw(Col.TraceId).AsSpan(t * 16, 16));
+    public TraceId TraceIdAt(int t) => TraceId.FromBytes(Fixed(Col.TraceId, t, 16));
 
     /// <summary>Binary search of the (sorted) trace-id column; -1 when absent.</summary>
     public int FindTrace(TraceId id)
@@ -148,8 +148,8 @@ public sealed class RowGroupReader
         var s = new Span
         {
             TraceId = traceId,
-            SpanId = new SpanId(BinaryPrimitives.ReadUInt64BigEndian(Raw(Col.SpanId).AsSpan(sp * 8))),
-            ParentSpanId = new SpanId(BinaryPrimitives.ReadUInt64BigEndian(Raw(Col.SpanParentId).AsSpan(sp * 8))),
+            SpanId = new SpanId(BinaryPrimitives.ReadUInt64BigEndian(Fixed(Col.SpanId, sp, 8))),
+            ParentSpanId = new SpanId(BinaryPrimitives.ReadUInt64BigEndian(Fixed(Col.SpanParentId, sp, 8))),
             Name = Str(Col.SpanName, sp),
             Kind = (SpanKind)Byte(Col.SpanKind, sp),
             StartTimeUnixNano = start,
@@ -179,8 +179,8 @@ public sealed class RowGroupReader
         {
             var link = new SpanLink
             {
-                TraceId = TraceId.FromBytes(Raw(Col.LinkTraceId).AsSpan(l * 16, 16)),
-                SpanId = new SpanId(BinaryPrimitives.ReadUInt64BigEndian(Raw(Col.LinkSpanId).AsSpan(l * 8))),
+                TraceId = TraceId.FromBytes(Fixed(Col.LinkTraceId, l, 16)),
+                SpanId = new SpanId(BinaryPrimitives.ReadUInt64BigEndian(Fixed(Col.LinkSpanId, l, 8))),
                 TraceState = Str(Col.LinkTraceState, l),
                 Flags = (uint)Int(Col.LinkFlags, l),
                 DroppedAttributesCount = (uint)Int(Col.LinkDroppedAttrs, l),
@@ -200,14 +200,14 @@ public sealed class RowGroupReader
         {
             string key = Str(Col.Attr(level, Col.AttrKey), a);
             var kind = (AnyValueKind)Byte(Col.Attr(level, Col.AttrType), a);
-            int vi = _attrValueIndex[lv][a];
+            int vi = ValueIndex(lv, a);
             AnyValue v = kind switch
             {
                 AnyValueKind.Empty => AnyValue.EmptyValue,
                 AnyValueKind.String => AnyValue.String(Str(Col.Attr(level, Col.AttrString), vi)),
                 AnyValueKind.Bool => AnyValue.Bool(Int(Col.Attr(level, Col.AttrInt), vi) != 0),
                 AnyValueKind.Int => AnyValue.Int(Int(Col.Attr(level, Col.AttrInt), vi)),
-                AnyValueKind.Double => AnyValue.Double(BitConverter.UInt64BitsToDouble(BinaryPrimitives.ReadUInt64LittleEndian(Raw(Col.Attr(level, Col.AttrDouble)).AsSpan(vi * 8)))),
+                AnyValueKind.Double => AnyValue.Double(BitConverter.UInt64BitsToDouble(BinaryPrimitives.ReadUInt64LittleEndian(Fixed(Col.Attr(level, Col.AttrDouble), vi, 8)))),
                 AnyValueKind.Bytes => AnyValue.Bytes(Blob(Col.Attr(level, Col.AttrBlob), vi).ToArray()),
                 AnyValueKind.Array or AnyValueKind.KvList => ReadNested(Col.Attr(level, Col.AttrBlob), vi),
                 _ => throw Corrupt(Col.Attr(level, Col.AttrType), $"unknown value kind {(byte)kind} at row {a}"),
@@ -246,6 +246,8 @@ public sealed class RowGroupReader
             _traceStarts[i] = acc;
         }
 
+        // Only the count columns are decoded into arrays (for the prefix sums); value columns are read through
+        // forward cursors, so a lookup decodes no more values than the rows it returns plus the varints it skips.
         _resStart = Prefix(Col.TraceResourceCount, TraceCount);
         int resources = _resStart[^1];
         _scopeStart = Prefix(Col.ResourceScopeCount, resources);
@@ -254,70 +256,23 @@ public sealed class RowGroupReader
         int spans = _spanStart[^1];
         _eventStart = Prefix(Col.SpanEventCount, spans);
         _linkStart = Prefix(Col.SpanLinkCount, spans);
-        int events = _eventStart[^1], links = _linkStart[^1];
+        int[] owners = [resources, scopes, spans, _eventStart[^1], _linkStart[^1]];
+        for (int lv = 0; lv < 5; lv++)
+        {
+            _attrStart[lv] = Prefix(Col.Attr((AttrLevel)lv, Col.AttrCount), owners[lv]);
+        }
 
-        // Every per-row column of each level must hold exactly that level's row count.
+        // Fixed-width columns are checked whole up front; variable-width ones fail typed when a cursor runs off the end.
         ExpectRows(Col.SpanId, Raw(Col.SpanId).Length, spans * 8);
         ExpectRows(Col.SpanParentId, Raw(Col.SpanParentId).Length, spans * 8);
         ExpectRows(Col.SpanKind, Raw(Col.SpanKind).Length, spans);
         ExpectRows(Col.SpanStatusCode, Raw(Col.SpanStatusCode).Length, spans);
-        foreach (int c in new[] { Col.SpanStartDelta, Col.SpanDuration, Col.SpanFlags, Col.SpanDroppedAttrs, Col.SpanDroppedEvents, Col.SpanDroppedLinks })
-        {
-            ExpectRows(c, Ints(c).Length, spans);
-        }
-
-        foreach (int c in new[] { Col.SpanName, Col.SpanStatusMessage, Col.SpanTraceState })
-        {
-            ExpectRows(c, Dict(c).Ids.Length, spans);
-        }
-
-        ExpectRows(Col.ResourceDroppedAttrs, Ints(Col.ResourceDroppedAttrs).Length, resources);
-        ExpectRows(Col.ResourceSchemaUrl, Dict(Col.ResourceSchemaUrl).Ids.Length, resources);
-        ExpectRows(Col.ScopeDroppedAttrs, Ints(Col.ScopeDroppedAttrs).Length, scopes);
-        foreach (int c in new[] { Col.ScopeName, Col.ScopeVersion, Col.ScopeSchemaUrl })
-        {
-            ExpectRows(c, Dict(c).Ids.Length, scopes);
-        }
-
-        ExpectRows(Col.EventTimeDelta, Ints(Col.EventTimeDelta).Length, events);
-        ExpectRows(Col.EventDroppedAttrs, Ints(Col.EventDroppedAttrs).Length, events);
-        ExpectRows(Col.EventName, Dict(Col.EventName).Ids.Length, events);
-        ExpectRows(Col.LinkTraceId, Raw(Col.LinkTraceId).Length, links * 16);
-        ExpectRows(Col.LinkSpanId, Raw(Col.LinkSpanId).Length, links * 8);
-        ExpectRows(Col.LinkFlags, Ints(Col.LinkFlags).Length, links);
-        ExpectRows(Col.LinkDroppedAttrs, Ints(Col.LinkDroppedAttrs).Length, links);
-        ExpectRows(Col.LinkTraceState, Dict(Col.LinkTraceState).Ids.Length, links);
-
-        int[] owners = [resources, scopes, spans, events, links];
+        ExpectRows(Col.LinkTraceId, Raw(Col.LinkTraceId).Length, _linkStart[^1] * 16);
+        ExpectRows(Col.LinkSpanId, Raw(Col.LinkSpanId).Length, _linkStart[^1] * 8);
         for (int lv = 0; lv < 5; lv++)
         {
-            var level = (AttrLevel)lv;
-            _attrStart[lv] = Prefix(Col.Attr(level, Col.AttrCount), owners[lv]);
-            int attrs = _attrStart[lv][^1];
-            var types = Raw(Col.Attr(level, Col.AttrType));
-            ExpectRows(Col.Attr(level, Col.AttrType), types.Length, attrs);
-            ExpectRows(Col.Attr(level, Col.AttrKey), Dict(Col.Attr(level, Col.AttrKey)).Ids.Length, attrs);
-
-            // Values are dense per type: the n-th string attribute's value is row n of the string column, etc.
-            var vi = new int[attrs];
-            int strings = 0, ints = 0, doubles = 0, blobs = 0;
-            for (int a = 0; a < attrs; a++)
-            {
-                vi[a] = (AnyValueKind)types[a] switch
-                {
-                    AnyValueKind.String => strings++,
-                    AnyValueKind.Bool or AnyValueKind.Int => ints++,
-                    AnyValueKind.Double => doubles++,
-                    AnyValueKind.Bytes or AnyValueKind.Array or AnyValueKind.KvList => blobs++,
-                    _ => 0,
-                };
-            }
-
-            ExpectRows(Col.Attr(level, Col.AttrString), Dict(Col.Attr(level, Col.AttrString)).Ids.Length, strings);
-            ExpectRows(Col.Attr(level, Col.AttrInt), Ints(Col.Attr(level, Col.AttrInt)).Length, ints);
-            ExpectRows(Col.Attr(level, Col.AttrDouble), Raw(Col.Attr(level, Col.AttrDouble)).Length, doubles * 8);
-            ExpectRows(Col.Attr(level, Col.AttrBlob), BlobStarts(Col.Attr(level, Col.AttrBlob)).Length - 1, blobs);
-            _attrValueIndex[lv] = vi;
+            int col = Col.Attr((AttrLevel)lv, Col.AttrType);
+            ExpectRows(col, Raw(col).Length, _attrStart[lv][^1]);
         }
 
         _structureDecoded = true;
@@ -366,6 +321,7 @@ public sealed class RowGroupReader
         return r;
     }
 
+    /// <summary>Decodes a whole varint column (used for count columns and trace starts).</summary>
     private long[] Ints(int col)
     {
         if (_ints[col] is { } v)
@@ -374,22 +330,83 @@ public sealed class RowGroupReader
         }
 
         var raw = Raw(col);
-        var list = new List<long>(raw.Length);
-        var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col));
-        bool zig = Col.Kind(col) == ColumnKind.Zigzag;
-        while (!r.End)
+        int n = 0;
+        foreach (byte b in raw)
         {
-            list.Add(zig ? r.ReadZigzag() : (long)r.ReadVarint());
+            n += b < 0x80 ? 1 : 0; // every varint ends with exactly one byte below 0x80
         }
 
-        v = [.. list];
+        v = new long[n];
+        var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col));
+        bool zig = Col.Kind(col) == ColumnKind.Zigzag;
+        for (int i = 0; i < n; i++)
+        {
+            v[i] = zig ? r.ReadZigzag() : (long)r.ReadVarint();
+        }
+
         _ints[col] = v;
         return v;
     }
 
-    private long Int(int col, int row) => Ints(col)[row];
+    /// <summary>
+    /// Positions column <paramref name="col"/>'s cursor at <paramref name="row"/> (value rows start at
+    /// <paramref name="dataStart"/>) and returns a reader there. Forward moves skip values; a backward move restarts.
+    /// </summary>
+    private ByteReader Seek(int col, int row, int dataStart)
+    {
+        var raw = Raw(col);
+        ref var c = ref _cursors[col];
+        if (row < c.Row || c.Pos < dataStart)
+        {
+            c = new Cursor(0, dataStart);
+        }
 
-    private byte Byte(int col, int row) => Raw(col)[row];
+        var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col)) { Position = c.Pos };
+        bool blob = Col.Kind(col) == ColumnKind.Blob;
+        for (int i = c.Row; i < row; i++)
+        {
+            if (blob)
+            {
+                r.ReadBytesWithLength();
+            }
+            else
+            {
+                r.ReadVarint();
+            }
+        }
+
+        return r;
+    }
+
+    private long Int(int col, int row)
+    {
+        var r = Seek(col, row, 0);
+        long v = Col.Kind(col) == ColumnKind.Zigzag ? r.ReadZigzag() : (long)r.ReadVarint();
+        _cursors[col] = new Cursor(row + 1, r.Position);
+        return v;
+    }
+
+    private byte Byte(int col, int row)
+    {
+        var raw = Raw(col);
+        if ((uint)row >= (uint)raw.Length)
+        {
+            throw Corrupt(col, $"row {row} is past its {raw.Length} values");
+        }
+
+        return raw[row];
+    }
+
+    private ReadOnlySpan<byte> Fixed(int col, int row, int width)
+    {
+        var raw = Raw(col);
+        if ((long)(row + 1) * width > raw.Length)
+        {
+            throw Corrupt(col, $"row {row} is past its {raw.Length / width} values");
+        }
+
+        return raw.AsSpan(row * width, width);
+    }
 
     private DictColumn Dict(int col)
     {
@@ -401,19 +418,14 @@ public sealed class RowGroupReader
         var raw = Raw(col);
         var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col));
         int n = r.ReadCount(raw.Length);
-        var values = new string[n];
+        var starts = new int[n];
         for (int i = 0; i < n; i++)
         {
-            values[i] = r.ReadString();
+            starts[i] = r.Position;
+            r.ReadBytesWithLength(); // validates lengths; strings are decoded on first use
         }
 
-        var ids = new List<int>(raw.Length - r.Position);
-        while (!r.End)
-        {
-            ids.Add(r.ReadCount(n - 1));
-        }
-
-        d = new DictColumn(values, [.. ids]);
+        d = new DictColumn(starts, new string?[n], r.Position);
         _dicts[col] = d;
         return d;
     }
@@ -421,37 +433,76 @@ public sealed class RowGroupReader
     private string Str(int col, int row)
     {
         var d = Dict(col);
-        return d.Values[d.Ids[row]];
-    }
+        var r = Seek(col, row, d.IdsStart);
+        int id = r.ReadCount(Math.Max(0, d.Starts.Length - 1));
+        if (d.Starts.Length == 0)
+        {
+            throw Corrupt(col, $"row {row} refers to an empty dictionary");
+        }
 
-    private int[] BlobStarts(int col)
-    {
-        if (_blobStarts[col] is { } s)
+        _cursors[col] = new Cursor(row + 1, r.Position);
+        if (d.Values[id] is { } s)
         {
             return s;
         }
 
-        var raw = Raw(col);
-        var starts = new List<int>();
-        var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col));
-        while (!r.End)
-        {
-            starts.Add(r.Position);
-            r.ReadBytesWithLength();
-        }
-
-        starts.Add(raw.Length);
-        s = [.. starts];
-        _blobStarts[col] = s;
+        var sr = new ByteReader(Raw(col), _key, _baseOffset + _dir[col].Offset, Col.Name(col)) { Position = d.Starts[id] };
+        s = sr.ReadString();
+        d.Values[id] = s;
         return s;
     }
 
     private ReadOnlySpan<byte> Blob(int col, int row)
     {
-        var raw = Raw(col);
-        var r = new ByteReader(raw, _key, _baseOffset + _dir[col].Offset, Col.Name(col)) { Position = BlobStarts(col)[row] };
-        return r.ReadBytesWithLength();
+        var r = Seek(col, row, 0);
+        var b = r.ReadBytesWithLength();
+        _cursors[col] = new Cursor(row + 1, r.Position);
+        return Raw(col).AsSpan(r.Position - b.Length, b.Length);
     }
 
-    private sealed record DictColumn(string[] Values, int[] Ids);
+    /// <summary>Index of attribute <paramref name="a"/>'s value in its type's dense column (forward cursor per level).</summary>
+    private int ValueIndex(int level, int a)
+    {
+        ref var c = ref _typeCursors[level];
+        if (a < c.Row)
+        {
+            c = default;
+        }
+
+        var types = Raw(Col.Attr((AttrLevel)level, Col.AttrType));
+        for (int i = c.Row; i < a; i++)
+        {
+            switch ((AnyValueKind)types[i])
+            {
+                case AnyValueKind.String: c.Strings++; break;
+                case AnyValueKind.Bool or AnyValueKind.Int: c.Ints++; break;
+                case AnyValueKind.Double: c.Doubles++; break;
+                case AnyValueKind.Bytes or AnyValueKind.Array or AnyValueKind.KvList: c.Blobs++; break;
+                default: break;
+            }
+        }
+
+        c.Row = a;
+        return (AnyValueKind)types[a] switch
+        {
+            AnyValueKind.String => c.Strings,
+            AnyValueKind.Bool or AnyValueKind.Int => c.Ints,
+            AnyValueKind.Double => c.Doubles,
+            AnyValueKind.Bytes or AnyValueKind.Array or AnyValueKind.KvList => c.Blobs,
+            _ => 0,
+        };
+    }
+
+    private record struct Cursor(int Row, int Pos);
+
+    private struct TypeCursor
+    {
+        public int Row;
+        public int Strings;
+        public int Ints;
+        public int Doubles;
+        public int Blobs;
+    }
+
+    private sealed record DictColumn(int[] Starts, string?[] Values, int IdsStart);
 }
