@@ -155,6 +155,56 @@ public sealed class GrpcEndToEndTests
     }
 
     [Fact]
+    public async Task UnaryAsync_AbsoluteDeadline_SentAsTimeoutAndSeenByHandler()
+    {
+        DateTime? seen = null;
+        string? wire = null;
+        await using var host = await GrpcTestHost.StartAsync(e => e.MapGrpcUnary(Service, "Echo", (ctx, req) =>
+        {
+            seen = ctx.Deadline;
+            wire = ctx.GetHeader("grpc-timeout");
+            return ValueTask.FromResult<ReadOnlyMemory<byte>>(req.ToArray());
+        }));
+        using var client = new GrpcClient(host.Address);
+        var deadline = DateTime.UtcNow.AddMinutes(5);
+
+        await client.UnaryAsync(Service, "Echo", new byte[] { 1 }, new GrpcCallOptions { Deadline = deadline, Timeout = TimeSpan.FromHours(1) });
+
+        Assert.NotNull(wire);
+        Assert.NotNull(seen);
+        Assert.InRange(seen.Value, deadline.AddSeconds(-30), deadline.AddSeconds(1)); // the earlier of the two wins
+    }
+
+    [Fact]
+    public async Task UnaryAsync_NoDeadline_HandlerSeesNone()
+    {
+        DateTime? seen = DateTime.MinValue;
+        await using var host = await GrpcTestHost.StartAsync(e => e.MapGrpcUnary(Service, "Echo", (ctx, req) =>
+        {
+            seen = ctx.Deadline;
+            return ValueTask.FromResult<ReadOnlyMemory<byte>>(req.ToArray());
+        }));
+        using var client = new GrpcClient(host.Address);
+
+        await client.UnaryAsync(Service, "Echo", new byte[] { 1 });
+
+        Assert.Null(seen);
+    }
+
+    [Fact]
+    public async Task UnaryAsync_MultipleConnectionsEnabledAndSharedHandler_Works()
+    {
+        await using var host = await GrpcTestHost.StartAsync(e => MapEcho(e));
+        using var handler = GrpcClient.CreateHttpHandler(new GrpcClientOptions { EnableMultipleHttp2Connections = true });
+        using var a = new GrpcClient(handler, host.Address);
+        using var b = new GrpcClient(handler, host.Address);
+
+        var replies = await Task.WhenAll(Enumerable.Range(0, 32).Select(i => (i % 2 == 0 ? a : b).UnaryAsync(Service, "Echo", new[] { (byte)i })));
+
+        Assert.Equal(Enumerable.Range(0, 32).Select(i => (byte)i), replies.Select(r => r.Single()));
+    }
+
+    [Fact]
     public async Task UnaryAsync_ServerDeadlineShorterThanClientPatience_ServerAnswersDeadlineExceeded()
     {
         await using var host = await GrpcTestHost.StartAsync(e => e.MapGrpcUnary(Service, "Slow", async (ctx, req) =>

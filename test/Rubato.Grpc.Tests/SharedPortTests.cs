@@ -77,6 +77,25 @@ public sealed class SharedPortTests
     }
 
     [Fact]
+    public async Task ListenHttp1AndH2c_GrpcMethodOverHttp11_Http426WithInternalStatus()
+    {
+        await using var host = await StartAsync(ListenMode.Http1AndH2c);
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false });
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(host.Address, $"/{Service}/Search"))
+        {
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent(GrpcEndToEndTests.Frame([1])),
+        };
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/grpc");
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.UpgradeRequired, response.StatusCode);
+        Assert.Equal("13", response.Headers.GetValues("grpc-status").Single());
+    }
+
+    [Fact]
     public async Task ListenHttp1AndH2c_ClientSendsPrefaceSlowly_StillDetected()
     {
         await using var host = await StartAsync(ListenMode.Http1AndH2c);
