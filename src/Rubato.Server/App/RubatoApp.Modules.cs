@@ -1,0 +1,140 @@
+using Microsoft.Extensions.Logging;
+using Rubato.Common.Services;
+using Rubato.Ingester;
+using Rubato.Overrides;
+using Rubato.Querier;
+using Rubato.Receivers;
+using Rubato.Storage.Backend;
+using Rubato.Storage.Encoding;
+using Rubato.Storage.Wal;
+
+namespace Rubato.Server.App;
+
+/// <summary>
+/// The module graph (Tempo's <c>cmd/tempo/app/modules.go</c>): names, init functions and dependencies.
+/// Init functions run in dependency order on the main thread; each builds its module and registers its routes,
+/// publishing what later modules need in the fields below.
+/// </summary>
+public sealed partial class RubatoApp
+{
+    public static class ModuleNames
+    {
+        public const string Server = "server";
+        public const string Overrides = "overrides";
+        public const string Store = "store";
+        public const string Ingester = "ingester";
+        public const string Distributor = "distributor";
+        public const string Querier = "querier";
+        public const string All = "all";
+    }
+
+    // Published by init functions, read by the init functions of the modules that depend on them.
+    private RuntimeOverrides? _overrides;
+    private IObjectStore? _store;
+    private BackendTraceReader? _backendReader;
+    private Ingester.Ingester? _ingester;
+    private Distributor.Distributor? _distributor;
+    private ReceiversService? _receivers;
+
+    /// <summary>The receivers' bound addresses (keys as in <see cref="ReceiversService.BoundEndpoints"/>).</summary>
+    public IReadOnlyDictionary<string, System.Net.IPEndPoint> ReceiverEndpoints =>
+        _receivers?.BoundEndpoints ?? new Dictionary<string, System.Net.IPEndPoint>();
+
+    private void RegisterModules()
+    {
+        _modules.Register(ModuleNames.Server, InitServer, targetable: false);
+        _modules.Register(ModuleNames.Overrides, InitOverrides, targetable: false);
+        _modules.Register(ModuleNames.Store, InitStore, targetable: false);
+        _modules.Register(ModuleNames.Ingester, InitIngester, targetable: false);
+        _modules.Register(ModuleNames.Distributor, InitDistributor, targetable: false);
+        _modules.Register(ModuleNames.Querier, InitQuerier, targetable: false);
+        _modules.Register(ModuleNames.All, () => null);
+
+        _modules.AddDependencies(ModuleNames.Overrides, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.Store, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.Distributor, ModuleNames.Ingester, ModuleNames.Overrides, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.Querier, ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.All, ModuleNames.Distributor, ModuleNames.Querier);
+    }
+
+    private IService InitServer()
+    {
+        _web = BuildWebHost();
+        MapOperationalEndpoints(_web);
+        return CreateServerService(_web);
+    }
+
+    private IService InitOverrides()
+    {
+        var log = Logger("overrides");
+        _overrides = new RuntimeOverrides(_config.Overrides, Metrics, m => log.LogWarning("{Message}", m));
+        return _overrides.Service;
+    }
+
+    private IService InitStore()
+    {
+        var trace = _config.Storage.Trace;
+        _store = trace.Backend switch
+        {
+            "local" => new LocalObjectStore(trace.Local.Path),
+            _ => throw new InvalidOperationException($"storage.trace.backend '{trace.Backend}' is not supported"),
+        };
+        _backendReader = new BackendTraceReader(_store, new BackendTraceReaderOptions { PollInterval = trace.BlocklistPoll });
+        var reader = _backendReader;
+        return new BasicService(
+            ModuleNames.Store,
+            starting: ct => reader.RefreshAsync(ct),
+            running: ct => reader.PollAsync(ct));
+    }
+
+    private IService InitIngester()
+    {
+        var trace = _config.Storage.Trace;
+        var log = Logger("ingester");
+        var reader = _backendReader!;
+        var options = new IngesterOptions
+        {
+            InstanceId = "rubato",
+            Wal = new WalOptions
+            {
+                Path = trace.Wal.Path,
+                SyncPolicy = trace.Wal.Sync == "fsync" ? SyncPolicy.Fsync : SyncPolicy.Write,
+            },
+            Store = _store!,
+            Block = new BlockBuilderOptions
+            {
+                BloomFalsePositive = trace.Block.BloomFilterFalsePositive,
+                BloomShardSizeBytes = trace.Block.BloomFilterShardSizeBytes,
+                RowGroupSizeBytes = trace.Block.ParquetRowGroupSizeBytes,
+            },
+            Encoding = trace.Block.Version.Length == 0 ? Encodings.Default : Encodings.FromVersion(trace.Block.Version),
+            BlockFlushed = reader.AddBlock,
+            Log = m => log.LogWarning("{Message}", m),
+        };
+        _ingester = new Ingester.Ingester(_config.Ingester, options, _overrides!, Metrics);
+        _flushables.Add(_ingester);
+        return _ingester.Service;
+    }
+
+    private IService InitDistributor()
+    {
+        var log = Logger("distributor");
+        _distributor = new Distributor.Distributor(_config.Distributor, _overrides!, _ingester!, Metrics, log: m => log.LogInformation("{Message}", m));
+        _receivers = new ReceiversService(
+            _config.Receivers,
+            _distributor,
+            new TenantResolver(_config.MultitenancyEnabled),
+            Metrics,
+            _loggerFactory,
+            _config.Distributor.RetryAfterOnResourceExhausted);
+        return _receivers;
+    }
+
+    private IService? InitQuerier()
+    {
+        var querier = new TraceByIdQuerier([_ingester!, _backendReader!]);
+        TraceByIdApi.Map(_web!, querier, new QueryTenants(_config.MultitenancyEnabled), Metrics, _config.HttpApiPrefix);
+        return null;
+    }
+}

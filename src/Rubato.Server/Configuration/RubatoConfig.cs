@@ -1,0 +1,84 @@
+using Rubato.Common.Configuration;
+using Rubato.Distributor;
+using Rubato.Ingester;
+using Rubato.Overrides;
+using Rubato.Receivers;
+using YamlDotNet.Serialization;
+
+namespace Rubato.Server.Configuration;
+
+/// <summary>
+/// The root of the configuration file, in Tempo's layout and key names, so a Tempo monolithic config works
+/// unchanged where the features overlap. Each section belongs to the component that reads it.
+/// </summary>
+public sealed class RubatoConfig : IValidatableConfig
+{
+    /// <summary>Which module graph node to run; <c>-target</c> overrides it.</summary>
+    public string Target { get; set; } = "all";
+
+    /// <summary>Prefix for every HTTP API route (e.g. <c>/tempo</c>).</summary>
+    public string HttpApiPrefix { get; set; } = string.Empty;
+
+    public bool MultitenancyEnabled { get; set; }
+
+    /// <summary>Serve the streaming gRPC query API on the HTTP port too (Grafana needs it).</summary>
+    public bool StreamOverHttpEnabled { get; set; }
+
+    public ServerConfig Server { get; set; } = new();
+
+    /// <summary><c>distributor.receivers</c>, bound separately because the receivers module owns it.</summary>
+    [YamlIgnore]
+    public ReceiversConfig Receivers { get; set; } = new();
+
+    public DistributorConfig Distributor { get; set; } = new();
+
+    public IngesterConfig Ingester { get; set; } = new();
+
+    public StorageConfig Storage { get; set; } = new();
+
+    public OverridesConfig Overrides { get; set; } = new();
+
+    public void Validate(string prefix, ConfigValidation validation)
+    {
+        if (HttpApiPrefix.Length > 0 && (!HttpApiPrefix.StartsWith('/') || HttpApiPrefix.EndsWith('/')))
+        {
+            validation.Error("http_api_prefix", $"'{HttpApiPrefix}' must start with '/' and not end with '/'");
+        }
+
+        Server.Validate("server", validation);
+        Receivers.Validate("distributor.receivers", validation);
+        Distributor.Validate("distributor", validation);
+        Ingester.Validate("ingester", validation);
+        Storage.Validate("storage", validation);
+        Overrides.Validate("overrides", validation);
+    }
+
+    /// <summary>
+    /// The configuration used when no file is given: every receiver on Tempo's default port, data under <c>./data</c>.
+    /// </summary>
+    public static string EmbeddedDefaultYaml => """
+        server:
+          http_listen_port: 3200
+          grpc_listen_port: 9095
+        distributor:
+          receivers:
+            otlp:
+              protocols:
+                grpc:
+                http:
+            zipkin:
+            jaeger:
+              protocols:
+                thrift_http:
+                thrift_compact:
+                thrift_binary:
+                grpc:
+        storage:
+          trace:
+            backend: local
+            wal:
+              path: ./data/wal
+            local:
+              path: ./data/blocks
+        """;
+}

@@ -1,0 +1,178 @@
+using Rubato.Common.Configuration;
+using Rubato.Server.Configuration;
+using Xunit;
+
+namespace Rubato.Server.Tests;
+
+public sealed class ConfigLoaderTests
+{
+    [Fact]
+    public void Parse_Empty_GivesTempoDefaults()
+    {
+        var c = ConfigLoader.Parse(string.Empty, expandEnv: false, []);
+
+        Assert.Equal(3200, c.Server.HttpListenPort);
+        Assert.Equal(9095, c.Server.GrpcListenPort);
+        Assert.Equal("all", c.Target);
+        Assert.False(c.MultitenancyEnabled);
+        Assert.Equal("local", c.Storage.Trace.Backend);
+    }
+
+    [Fact]
+    public void Parse_UnknownNestedKey_ErrorNamesPathAndLine()
+    {
+        const string yaml = "server:\n  http_listen_port: 1234\n  htp_listen_address: x\n";
+
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, false, []));
+
+        Assert.Contains("unknown configuration key 'server.htp_listen_address'", e.Message);
+        Assert.Contains("line 3", e.Message);
+    }
+
+    [Fact]
+    public void Parse_UnknownTopLevelKey_IsError()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("no_such_section: 1\n", false, []));
+
+        Assert.Contains("'no_such_section'", e.Message);
+    }
+
+    [Fact]
+    public void Parse_UnknownReceiverKey_IsErrorWithReceiversPath()
+    {
+        const string yaml = "distributor:\n  receivers:\n    otlp:\n      protocols:\n        grcp:\n";
+
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(yaml, false, []));
+
+        Assert.Contains("distributor.receivers.otlp.protocols.grcp", e.Message);
+    }
+
+    [Fact]
+    public void Parse_TempoSectionNotUsedYet_IsWarningNotError()
+    {
+        var warnings = new List<string>();
+
+        ConfigLoader.Parse("compactor:\n  compaction:\n    block_retention: 48h\n", false, warnings);
+
+        Assert.Contains(warnings, w => w.StartsWith("compactor:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Parse_GoDurations_Bind()
+    {
+        var c = ConfigLoader.Parse("server:\n  graceful_shutdown_timeout: 1m30s\nstorage:\n  trace:\n    blocklist_poll: 250ms\n", false, []);
+
+        Assert.Equal(TimeSpan.FromSeconds(90), c.Server.GracefulShutdownTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), c.Storage.Trace.BlocklistPoll);
+    }
+
+    [Fact]
+    public void Parse_BadDuration_ErrorNamesValue()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("server:\n  graceful_shutdown_timeout: soon\n", false, []));
+
+        Assert.Contains("'soon' is not a duration", e.Message);
+    }
+
+    [Fact]
+    public void Parse_ExpandEnv_SubstitutesVariablesAndDefaults()
+    {
+        Environment.SetEnvironmentVariable("RUBATO_TEST_PORT", "4242");
+        const string yaml = "server:\n  http_listen_port: ${RUBATO_TEST_PORT}\n  grpc_listen_port: ${RUBATO_TEST_UNSET_VAR:-5151}\n";
+
+        var c = ConfigLoader.Parse(yaml, expandEnv: true, []);
+
+        Assert.Equal(4242, c.Server.HttpListenPort);
+        Assert.Equal(5151, c.Server.GrpcListenPort);
+    }
+
+    [Fact]
+    public void Parse_ExpandEnvOff_LeavesTextAlone()
+    {
+        Assert.Throws<ConfigException>(() => ConfigLoader.Parse("server:\n  http_listen_port: ${RUBATO_TEST_PORT}\n", expandEnv: false, []));
+    }
+
+    [Fact]
+    public void Parse_InvalidYaml_ErrorHasLine()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse("server:\n  a: [1, 2\n", false, []));
+
+        Assert.Contains("not valid YAML", e.Message);
+    }
+
+    [Fact]
+    public void Parse_EmbeddedDefaults_AreValid()
+    {
+        var c = ConfigLoader.Parse(RubatoConfig.EmbeddedDefaultYaml, false, []);
+        var v = new ConfigValidation();
+
+        c.Validate(string.Empty, v);
+
+        Assert.Empty(v.Errors);
+        Assert.Equal("./data/wal", c.Storage.Trace.Wal.Path);
+    }
+
+    [Fact]
+    public void Validate_BadValues_ReportErrorsByKey()
+    {
+        var c = ConfigLoader.Parse("server:\n  http_listen_port: 70000\n  log_level: loud\nstorage:\n  trace:\n    backend: tape\n", false, []);
+        var v = new ConfigValidation();
+
+        c.Validate(string.Empty, v);
+
+        Assert.Contains(v.Errors, e => e.StartsWith("server.http_listen_port", StringComparison.Ordinal));
+        Assert.Contains(v.Errors, e => e.StartsWith("server.log_level", StringComparison.Ordinal));
+        Assert.Contains(v.Errors, e => e.StartsWith("storage.trace.backend", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ToYaml_RoundTrips()
+    {
+        var c = ConfigLoader.Parse("server:\n  http_listen_port: 1111\nmultitenancy_enabled: true\n", false, []);
+
+        var again = ConfigLoader.Parse(ConfigLoader.ToYaml(c), false, []);
+
+        Assert.Equal(1111, again.Server.HttpListenPort);
+        Assert.True(again.MultitenancyEnabled);
+    }
+
+    [Theory]
+    [InlineData("0", 0)]
+    [InlineData("10s", 10_000)]
+    [InlineData("1h30m", 5_400_000)]
+    [InlineData("1.5s", 1_500)]
+    [InlineData("250ms", 250)]
+    [InlineData("2d", 172_800_000)]
+    public void GoDuration_TryParse_Valid(string text, long millis)
+    {
+        Assert.True(GoDuration.TryParse(text, out var t));
+        Assert.Equal(millis, (long)t.TotalMilliseconds);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("10")]
+    [InlineData("5 minutes")]
+    [InlineData("s")]
+    public void GoDuration_TryParse_Invalid(string text) => Assert.False(GoDuration.TryParse(text, out _));
+
+    [Theory]
+    [InlineData(new[] { "-config.file=a.yaml", "-target=all" }, "a.yaml", "all")]
+    [InlineData(new[] { "--config.file", "b.yaml" }, "b.yaml", null)]
+    [InlineData(new[] { "-target", "querier", "-config.expand-env" }, null, "querier")]
+    public void CommandLine_Parse_TempoStyleFlags(string[] args, string? file, string? target)
+    {
+        var cl = CommandLine.Parse(args);
+
+        Assert.Equal(file, cl.ConfigFile);
+        Assert.Equal(target, cl.Target);
+    }
+
+    [Fact]
+    public void CommandLine_UnknownFlag_Errors()
+    {
+        var e = Assert.Throws<ConfigException>(() => CommandLine.Parse(["-config.fil=x"]));
+
+        Assert.Contains("-config.fil", e.Message);
+    }
+}
