@@ -147,7 +147,8 @@ public sealed class GrpcEndToEndTests
         using var client = new GrpcClient(host.Address);
 
         var ex = await Assert.ThrowsAsync<GrpcException>(() =>
-            client.UnaryAsync(Service, "Slow", new byte[] { 1 }, new GrpcCallOptions { Timeout = TimeSpan.FromMilliseconds(200) }));
+            // Long enough for the request to reach the handler even on a loaded machine; the handler never finishes by itself.
+            client.UnaryAsync(Service, "Slow", new byte[] { 1 }, new GrpcCallOptions { Timeout = TimeSpan.FromMilliseconds(1500) }));
 
         Assert.Equal(GrpcStatusCode.DeadlineExceeded, ex.StatusCode);
         var deadline = await handlerCancelled.Task.WaitAsync(Wait);
