@@ -129,7 +129,9 @@ public static class GrpcKestrel
     {
         public X509Certificate2? ClientCertificate { get => null; set => throw new NotSupportedException("h2c connections have no TLS"); }
 
-        public ReadOnlyMemory<byte> ApplicationProtocol => "h2"u8.ToArray();
+        private static readonly byte[] H2 = "h2"u8.ToArray();
+
+        public ReadOnlyMemory<byte> ApplicationProtocol => H2;
 
         public Task<X509Certificate2?> GetClientCertificateAsync(CancellationToken cancellationToken) => Task.FromResult<X509Certificate2?>(null);
     }
