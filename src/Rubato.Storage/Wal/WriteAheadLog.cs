@@ -120,7 +120,9 @@ public sealed class WriteAheadLog : IAsyncDisposable
     private readonly Task _writer;
     private readonly ByteWriter _batch = new(64 * 1024);
     private FileStream _file;
+    private long _fileLength = FileHeaderSize;
     private long _generation;
+    private volatile Exception? _failure;
     private bool _disposed;
 
     private WriteAheadLog(WalOptions options, long generation, FileStream file)
@@ -176,6 +178,11 @@ public sealed class WriteAheadLog : IAsyncDisposable
         }
 
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_failure is { } failure)
+        {
+            throw new IOException($"WAL at {_options.Path} is failed after an unrecoverable write error: {failure.Message}", failure);
+        }
+
         if (ct.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<long>(ct);
@@ -337,6 +344,11 @@ public sealed class WriteAheadLog : IAsyncDisposable
     }
 
     /// <summary>The single writer: drains the queue into one buffer per batch, writes (and fsyncs) it, completes callers.</summary>
+    /// <remarks>
+    /// Runs on a thread-pool task for the WAL's lifetime. A failed write truncates the file back to the end of the last
+    /// good batch, so a partial batch can never sit in front of later acknowledged records (replay stops at the first
+    /// bad record). If even the truncation fails the WAL becomes failed: every later append throws.
+    /// </remarks>
     private async Task WriterLoopAsync()
     {
         var batch = new List<Pending>(64);
@@ -346,43 +358,36 @@ public sealed class WriteAheadLog : IAsyncDisposable
             batch.Clear();
             _batch.Clear();
             long records = 0;
-            while (_batch.Length < _options.MaxBatchBytes && reader.TryRead(out var p))
-            {
-                batch.Add(p);
-                foreach (var seg in p.Segments)
-                {
-                    EncodeRecord(_batch, p.TenantId, seg);
-                }
-
-                records += p.Segments.Count;
-            }
-
-            long generation;
+            long generation = 0;
+            Exception? error = _failure;
             try
             {
-                lock (_fileLock)
+                while (_batch.Length < _options.MaxBatchBytes && reader.TryRead(out var p))
                 {
-                    if (_options.SegmentSizeHintBytes > 0 && _file.Length > FileHeaderSize && _file.Length + _batch.Length > _options.SegmentSizeHintBytes)
+                    batch.Add(p);
+                    foreach (var seg in p.Segments)
                     {
-                        RotateLocked();
+                        EncodeRecord(_batch, p.TenantId, seg);
                     }
 
-                    generation = _generation;
-                    _file.Write(_batch.WrittenSpan);
-                    _file.Flush(flushToDisk: false); // bufferSize 1: already written through; kept for clarity.
-                    Interlocked.Increment(ref Stats._writes);
-                    if (_options.SyncPolicy == SyncPolicy.Fsync)
-                    {
-                        _file.Flush(flushToDisk: true);
-                        Interlocked.Increment(ref Stats._fsyncs);
-                    }
+                    records += p.Segments.Count;
+                }
+
+                if (error is null)
+                {
+                    generation = WriteBatch();
                 }
             }
             catch (Exception e)
             {
+                error = e;
+            }
+
+            if (error is not null)
+            {
                 foreach (var p in batch)
                 {
-                    p.Completion.TrySetException(new IOException($"WAL write to {_options.Path} failed: {e.Message}", e));
+                    p.Completion.TrySetException(new IOException($"WAL write to {_options.Path} failed: {error.Message}", error));
                 }
 
                 continue;
@@ -398,6 +403,46 @@ public sealed class WriteAheadLog : IAsyncDisposable
         }
     }
 
+    private long WriteBatch()
+    {
+        lock (_fileLock)
+        {
+            if (_options.SegmentSizeHintBytes > 0 && _fileLength > FileHeaderSize && _fileLength + _batch.Length > _options.SegmentSizeHintBytes)
+            {
+                RotateLocked();
+            }
+
+            try
+            {
+                // bufferSize 1: Write goes straight to write(2); after it returns the bytes are the kernel's.
+                _file.Write(_batch.WrittenSpan);
+                Interlocked.Increment(ref Stats._writes);
+                if (_options.SyncPolicy == SyncPolicy.Fsync)
+                {
+                    _file.Flush(flushToDisk: true);
+                    Interlocked.Increment(ref Stats._fsyncs);
+                }
+
+                _fileLength += _batch.Length;
+                return _generation;
+            }
+            catch (Exception)
+            {
+                try
+                {
+                    _file.SetLength(_fileLength);
+                    _file.Position = _fileLength;
+                }
+                catch (Exception truncateError)
+                {
+                    _failure = truncateError;
+                }
+
+                throw;
+            }
+        }
+    }
+
     private long RotateLocked()
     {
         long closed = _generation;
@@ -405,6 +450,7 @@ public sealed class WriteAheadLog : IAsyncDisposable
         _file.Dispose();
         _generation = closed + 1;
         _file = CreateGenerationFile(_options.Path, _generation);
+        _fileLength = FileHeaderSize;
         return closed;
     }
 
