@@ -100,7 +100,7 @@ public sealed class RealClientTests(SharedServer shared)
         CanonicalTrace.AssertMatches(spans, sent, service, new Capabilities
         {
             TypedAttributes = false, IntAttributes = false, Arrays = false, EventAttributes = false, Links = false,
-            Scope = false, StatusMessage = false, ResourceAttributes = false,
+            Scope = false, StatusMessage = false, ResourceAttributes = false, LowercaseNames = true,
         });
         Assert.Equal("GET", spans.Single(s => s.SpanId == sent.Root).Attributes["http.method"]);
     }

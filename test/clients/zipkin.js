@@ -50,7 +50,8 @@ tracer.letId(rootId, () => {
       tracer.recordServiceName(serviceName);
       tracer.recordRpc('publish order');
       tracer.recordAnnotation(new Annotation.ProducerStart());
-      tracer.recordBinary('error', 'payment declined');
+      tracer.recordBinary('error', 'true');
+      tracer.recordBinary('error.message', 'payment declined');
       tracer.recordAnnotation(new Annotation.ProducerStop());
       ids.grandchild = grandchildId.spanId;
     });

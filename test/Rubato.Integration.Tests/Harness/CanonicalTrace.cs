@@ -14,6 +14,9 @@ public sealed record Capabilities
     public bool StatusMessage { get; init; } = true;
     public bool ResourceAttributes { get; init; } = true;
 
+    /// <summary>zipkin-js lower-cases span names before sending them.</summary>
+    public bool LowercaseNames { get; init; }
+
     public static Capabilities Otlp { get; } = new();
 }
 
@@ -38,9 +41,10 @@ public static class CanonicalTrace
         Assert.Equal(sent.Root, child.ParentSpanId);
         Assert.Equal(sent.Child, grandchild.ParentSpanId);
 
-        Assert.Equal("GET /checkout", root.Name);
-        Assert.Equal("SELECT orders", child.Name);
-        Assert.Equal("publish order", grandchild.Name);
+        string Named(string name) => caps.LowercaseNames ? name.ToLowerInvariant() : name;
+        Assert.Equal(Named("GET /checkout"), root.Name);
+        Assert.Equal(Named("SELECT orders"), child.Name);
+        Assert.Equal(Named("publish order"), grandchild.Name);
         Assert.Equal("SPAN_KIND_SERVER", root.Kind);
         Assert.Equal("SPAN_KIND_CLIENT", child.Kind);
         Assert.Equal("SPAN_KIND_PRODUCER", grandchild.Kind);
