@@ -6,6 +6,7 @@ using Rubato.Storage.Backend;
 using Rubato.Storage.Encoding;
 using Rubato.Storage.Encoding.V1;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Rubato.Storage.Tests;
 
@@ -14,8 +15,13 @@ public sealed class BlockV1Tests : IDisposable
     private const string Tenant = "tenant-1";
     private readonly TempDir _dir = new();
     private readonly LocalObjectStore _store;
+    private readonly ITestOutputHelper _output;
 
-    public BlockV1Tests() => _store = new LocalObjectStore(_dir.Path);
+    public BlockV1Tests(ITestOutputHelper output)
+    {
+        _store = new LocalObjectStore(_dir.Path);
+        _output = output;
+    }
 
     public void Dispose() => _dir.Dispose();
 
@@ -135,6 +141,7 @@ public sealed class BlockV1Tests : IDisposable
                 Assert.NotNull(t);
                 Assert.Null(TraceDiff.Diff(SampleTraces.Make(ids[i], 1 + (int)(ids[i].Low % 8), 1_700_000_000_000_000_000UL + ids[i].Low % 1_000_000_000_000UL), t));
                 Assert.True(counting.BytesRead * 20 < (long)meta.Size, $"lookup read {counting.BytesRead} of {meta.Size} bytes");
+                _output.WriteLine($"lookup {i}: read {counting.BytesRead} bytes in {counting.Reads} reads of a {meta.Size}-byte block ({meta.TotalRecords} row groups, {meta.BloomShards} bloom shards)");
             }
 
             // Absent ids: null, and most never touch the data object (bloom answers).
