@@ -317,6 +317,47 @@ public sealed class IngesterTests : IDisposable
     }
 
     [Fact]
+    public async Task StopAsync_DuringConcurrentPushes_EveryAckedSpanFlushedAndWalEmpty()
+    {
+        var ingester = NewIngester();
+        await ingester.Service.StartAsync(CancellationToken.None);
+        var acked = new System.Collections.Concurrent.ConcurrentDictionary<TraceId, int>();
+        int refused = 0;
+        var pushers = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            // Push until the ingester refuses (it stopped), bounded in count.
+            for (int i = 0; i < 100_000 && Volatile.Read(ref refused) == 0; i++)
+            {
+                var id = TestTraces.NewTraceId();
+                var r = await PushAsync(ingester, "t", TestTraces.Make(id, 2));
+                if (r.AllAccepted)
+                {
+                    acked[id] = 2;
+                }
+                else
+                {
+                    Assert.Equal([RefusalReason.Unavailable], r.Refusals);
+                    Interlocked.Increment(ref refused);
+                }
+            }
+        })).ToArray();
+
+        await Wait.UntilAsync(() => acked.Count >= 100, TimeSpan.FromSeconds(30), "some pushes to be acknowledged");
+        await ingester.Service.StopAsync();
+        await Task.WhenAll(pushers);
+
+        Assert.True(Volatile.Read(ref refused) > 0);
+        var inBlocks = (await AllBlockTracesAsync("t")).ToDictionary(t => t.Id, t => t.Trace.SpanCount());
+        Assert.Equal(acked.Count, inBlocks.Count);
+        foreach (var (id, spans) in acked)
+        {
+            Assert.Equal(spans, inBlocks[id]);
+        }
+
+        Assert.Equal(WriteAheadLog.FileHeaderSize, new FileInfo(Assert.Single(Directory.GetFiles(_walPath))).Length);
+    }
+
+    [Fact]
     public async Task PushSegmentsAsync_BeforeStart_Unavailable()
     {
         var ingester = NewIngester();

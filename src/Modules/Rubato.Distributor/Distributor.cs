@@ -77,7 +77,7 @@ public sealed class Distributor : ITracePusher
         long started = _time.GetTimestamp();
         try
         {
-            return await PushCoreAsync(tenantId, exportTraceServiceRequest, cancellationToken).ConfigureAwait(false);
+            return await PushCoreAsync(tenantId, exportTraceServiceRequest, started, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -92,7 +92,7 @@ public sealed class Distributor : ITracePusher
         return PushOtlpAsync(tenantId, encoded, cancellationToken);
     }
 
-    private async ValueTask<PushResult> PushCoreAsync(string tenantId, ReadOnlyMemory<byte> request, CancellationToken ct)
+    private async ValueTask<PushResult> PushCoreAsync(string tenantId, ReadOnlyMemory<byte> request, long started, CancellationToken ct)
     {
         string? tenantProblem = TenantIds.Validate(tenantId);
         if (tenantProblem is not null)
@@ -163,7 +163,7 @@ public sealed class Distributor : ITracePusher
             }
 
             var result = BuildResult(tenantId, limits, split.Segments, ingest, series);
-            await PadWithArtificialDelayAsync(limits, ct).ConfigureAwait(false);
+            await PadWithArtificialDelayAsync(limits, started, ct).ConfigureAwait(false);
             return result;
         }
     }
@@ -249,16 +249,16 @@ public sealed class Distributor : ITracePusher
         return $"{prefix}: ingestion rate limit (local: {d.LocalLimit} bytes/s, global: {d.GlobalLimit} bytes/s, burst: {d.Burst} bytes) exceeded while adding {bytes} bytes for user {tenantId}. consider increasing the limit or reducing ingestion rate.";
     }
 
-    private async ValueTask PadWithArtificialDelayAsync(TenantLimits limits, CancellationToken ct)
+    private async ValueTask PadWithArtificialDelayAsync(TenantLimits limits, long started, CancellationToken ct)
     {
-        // Tempo's ingestion.artificial_delay: pushes faster than the delay are held until it has passed.
-        var delay = limits.Ingestion.ArtificialDelay;
-        if (delay <= TimeSpan.Zero)
+        // Tempo's ingestion.artificial_delay: a push that took less than the delay is held until it has passed.
+        var remaining = limits.Ingestion.ArtificialDelay - _time.GetElapsedTime(started);
+        if (remaining <= TimeSpan.Zero)
         {
             return;
         }
 
-        await Task.Delay(delay, _time, ct).ConfigureAwait(false);
+        await Task.Delay(remaining, _time, ct).ConfigureAwait(false);
     }
 
     private void LogDiscarded(string tenantId, IReadOnlyList<TraceSegment> segments, RefusalReason reason)

@@ -26,8 +26,10 @@ namespace Rubato.Ingester;
 /// deleted, only after its blocks are written and announced.</para>
 /// <para><b>Rotation.</b> The cutter swaps the current epoch and rotates the WAL under <c>_epochLock</c>; every
 /// push registers in the epoch current when it starts. Pushes registered in the closed epoch may append to the
-/// closed generation, so the cutter waits until they have all inserted before building blocks from that head.
-/// Pushes registered after the swap append to the new generation.</para>
+/// closed generation (or, if the WAL rotated under them, to the new one), so the cutter waits until they have all
+/// inserted before building blocks from the closed head. Pushes registered after the swap append to the new
+/// generation. A cut happens whenever the open generation has a head or pushes are in flight, so records of an
+/// old epoch that landed in the new generation go out with it at the next cut (at the latest, at stop).</para>
 /// <para><b>Threads.</b> Pushes and reads run concurrently on request threads. Locks: <c>_epochLock</c> (epoch
 /// swap, in-flight counts), one lock per <see cref="TenantState"/> (limit checks), one per <see cref="Head"/>
 /// (its maps), <c>_headsLock</c> (the generation → head map). None is held across an await. Cutting and flushing
@@ -158,7 +160,23 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
             bytes += copies[i].Length;
         }
 
-        var epoch = EnterEpoch();
+        var epoch = TryEnterEpoch();
+        if (epoch is null)
+        {
+            // Stopping began after the limit check: nothing was written, so refuse what was about to be taken.
+            Release(state, accepted);
+            var unavailable = refusals ?? new RefusalReason[segments.Count];
+            for (int i = 0; i < unavailable.Length; i++)
+            {
+                if (unavailable[i] == RefusalReason.None)
+                {
+                    unavailable[i] = RefusalReason.Unavailable;
+                }
+            }
+
+            return new IngestResult(unavailable);
+        }
+
         long generation;
         try
         {
@@ -176,8 +194,6 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         try
         {
             Insert(generation, tenantId, accepted, copies, now);
-            Interlocked.Add(ref epoch.Bytes, bytes);
-            Interlocked.CompareExchange(ref epoch.FirstWriteTimestamp, now, 0);
         }
         finally
         {
@@ -376,10 +392,16 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         return r;
     }
 
-    private Epoch EnterEpoch()
+    /// <summary>Registers a push in the current epoch; null once stopping has begun (checked under the same lock).</summary>
+    private Epoch? TryEnterEpoch()
     {
         lock (_epochLock)
         {
+            if (!_accepting)
+            {
+                return null;
+            }
+
             var e = _current;
             e.InFlight++;
             return e;
@@ -423,6 +445,11 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
                 head.Tenants.Add(tenantId, traces);
             }
 
+            if (head.FirstInsertTimestamp == 0)
+            {
+                head.FirstInsertTimestamp = now;
+            }
+
             for (int i = 0; i < segments.Count; i++)
             {
                 var seg = segments[i];
@@ -447,8 +474,16 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         Epoch closed;
         lock (_epochLock)
         {
+            // The open generation holds data if it has a head (pushes of an earlier, drained epoch may have landed in
+            // it when the WAL rotated under them) or if pushes of the current epoch are still in flight.
             closed = _current;
-            if (Interlocked.Read(ref closed.Bytes) == 0 && closed.InFlight == 0)
+            bool openHeadExists;
+            lock (_headsLock)
+            {
+                openHeadExists = _heads.ContainsKey(_wal!.CurrentGeneration);
+            }
+
+            if (!openHeadExists && closed.InFlight == 0)
             {
                 return;
             }
@@ -723,6 +758,11 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(_config.FlushCheckPeriod, _time, ct).ConfigureAwait(false);
+            if (_wal is null)
+            {
+                return; // Disposed without stopping (abandoned after a simulated crash).
+            }
+
             SweepAll();
             await _flushGate.WaitAsync(ct).ConfigureAwait(false);
             try
@@ -743,7 +783,12 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
 
     private async Task StoppingAsync(Exception? failure)
     {
-        _accepting = false;
+        // Under the epoch lock: after this no push can register, so the cut below takes every acknowledged record.
+        lock (_epochLock)
+        {
+            _accepting = false;
+        }
+
         if (_wal is null)
         {
             return;
@@ -754,6 +799,9 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
             await _flushGate.WaitAsync().ConfigureAwait(false);
             try
             {
+                // The first cut drains every registered push; some may have landed in the generation it opened, so
+                // a second cut closes that one too. No push can register any more, so nothing lands after it.
+                await CutAsync().ConfigureAwait(false);
                 await CutAsync().ConfigureAwait(false);
                 await FlushPendingAsync(throwOnError: false, CancellationToken.None).ConfigureAwait(false);
             }
@@ -768,15 +816,22 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
 
     private bool CutDue()
     {
-        Epoch e;
-        lock (_epochLock)
+        Head? head;
+        lock (_headsLock)
         {
-            e = _current;
+            _heads.TryGetValue(_wal!.CurrentGeneration, out head);
         }
 
-        long bytes = Interlocked.Read(ref e.Bytes);
-        long first = Interlocked.Read(ref e.FirstWriteTimestamp);
-        return bytes > 0 && (bytes >= _config.MaxBlockBytes || (first != 0 && _time.GetElapsedTime(first) >= _config.MaxBlockDuration));
+        if (head is null)
+        {
+            return false;
+        }
+
+        lock (head)
+        {
+            return head.Bytes >= _config.MaxBlockBytes
+                || (head.FirstInsertTimestamp != 0 && _time.GetElapsedTime(head.FirstInsertTimestamp) >= _config.MaxBlockDuration);
+        }
     }
 
     private void SweepAll()
@@ -798,8 +853,6 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
     {
         public int InFlight;
         public bool Closed;
-        public long Bytes;
-        public long FirstWriteTimestamp;
         public readonly TaskCompletionSource Drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
@@ -811,6 +864,7 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         public Dictionary<string, Dictionary<TraceId, HeadTrace>> Tenants { get; } = new(StringComparer.Ordinal);
 
         public long Bytes;
+        public long FirstInsertTimestamp;
     }
 
     private sealed class HeadTrace
