@@ -23,7 +23,9 @@ public sealed class LocalObjectStore : IObjectStore
 
     public string RootPath => _root;
 
-    public async Task PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct)
+    public Task PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct) => PutAsync(key, data, ct, retried: false);
+
+    private async Task PutAsync(string key, ReadOnlyMemory<byte> data, CancellationToken ct, bool retried)
     {
         string path = PathFor(key);
         string tmp = TempPath(path);
@@ -36,6 +38,12 @@ public sealed class LocalObjectStore : IObjectStore
             }
 
             File.Move(tmp, path, overwrite: true);
+        }
+        catch (DirectoryNotFoundException) when (!retried)
+        {
+            // A concurrent DeleteAsync pruned the (then empty) folder between CreateDirectory and the write: once more.
+            TryDelete(tmp);
+            await PutAsync(key, data, ct, retried: true).ConfigureAwait(false);
         }
         catch
         {
