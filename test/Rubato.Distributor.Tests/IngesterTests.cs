@@ -358,6 +358,64 @@ public sealed class IngesterTests : IDisposable
     }
 
     [Fact]
+    public async Task RunLoop_HeadOverMaxBlockBytes_CutAndFlushedWithoutFlushCall()
+    {
+        var reader = new BackendTraceReader(_store);
+        var ingester = NewIngester(reader, new IngesterConfig { FlushCheckPeriod = TimeSpan.FromMilliseconds(20), MaxBlockBytes = 1000 });
+        await ingester.Service.StartAsync(CancellationToken.None);
+        var small = TestTraces.NewTraceId();
+        await PushAsync(ingester, "t", TestTraces.Make(small, 1));
+        Assert.Equal(1, ingester.HeadCount); // under max_block_bytes and max_block_duration: stays
+
+        var big = TestTraces.NewTraceId();
+        await PushAsync(ingester, "t", TestTraces.Make(big, 1, attributeBytes: 2000));
+        await Wait.UntilAsync(() => ingester.HeadCount == 0, TimeSpan.FromSeconds(10), "the oversized head to be flushed");
+        Assert.NotNull(await reader.FindTraceByIdAsync("t", small, TimeRange.All, CancellationToken.None));
+        Assert.NotNull(await reader.FindTraceByIdAsync("t", big, TimeRange.All, CancellationToken.None));
+        await ingester.Service.StopAsync();
+    }
+
+    [Fact]
+    public async Task RunLoop_HeadOlderThanMaxBlockDuration_CutAndFlushed()
+    {
+        var clock = new ManualClock();
+        var reader = new BackendTraceReader(_store);
+        var ingester = new IngesterImpl(
+            new IngesterConfig { FlushCheckPeriod = TimeSpan.FromMilliseconds(20), MaxBlockDuration = TimeSpan.FromMinutes(1) },
+            new IngesterOptions { InstanceId = "i", Wal = new WalOptions { Path = _walPath }, Store = _store, BlockFlushed = reader.AddBlock, Time = clock },
+            _overrides,
+            _metrics);
+        await ingester.Service.StartAsync(CancellationToken.None);
+        var id = TestTraces.NewTraceId();
+        await PushAsync(ingester, "t", TestTraces.Make(id, 1));
+        clock.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(1, ingester.HeadCount);
+        clock.Advance(TimeSpan.FromSeconds(2));
+        await Wait.UntilAsync(() => ingester.HeadCount == 0, TimeSpan.FromSeconds(10), "the old head to be flushed");
+        Assert.NotNull(await reader.FindTraceByIdAsync("t", id, TimeRange.All, CancellationToken.None));
+        await ingester.Service.StopAsync();
+    }
+
+    [Theory]
+    [InlineData(10_000, 0, 1, 1, 10_000)]
+    [InlineData(10_000, 6_000, 3, 1, 2_000)]
+    [InlineData(10_000, 6_000, 3, 3, 6_000)]
+    [InlineData(0, 6_000, 2, 1, 3_000)]
+    [InlineData(0, 0, 1, 1, 0)]
+    public void MaxTracesPerUser_GlobalLimit_ConvertedPerIngester(int local, int global, int ingesters, int rf, int expected)
+    {
+        var ingester = new IngesterImpl(
+            new IngesterConfig(),
+            new IngesterOptions { InstanceId = "i", Wal = new WalOptions { Path = _walPath }, Store = _store, HealthyIngesters = () => ingesters, ReplicationFactor = rf },
+            _overrides,
+            _metrics);
+        var limits = new TenantLimits();
+        limits.Ingestion.MaxTracesPerUser = local;
+        limits.Ingestion.MaxGlobalTracesPerUser = global;
+        Assert.Equal(expected, ingester.MaxTracesPerUser(limits));
+    }
+
+    [Fact]
     public async Task PushSegmentsAsync_BeforeStart_Unavailable()
     {
         var ingester = NewIngester();

@@ -280,7 +280,7 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
     /// <summary>Checks and reserves limits for every segment; returns null when all are accepted.</summary>
     private RefusalReason[]? Reserve(TenantState state, TenantLimits limits, IReadOnlyList<TraceSegment> segments, long now)
     {
-        int maxTraces = limits.Ingestion.MaxTracesPerUser;
+        int maxTraces = MaxTracesPerUser(limits);
         long maxBytes = limits.Global.MaxBytesPerTrace;
         RefusalReason[]? refusals = null;
         lock (state)
@@ -318,6 +318,29 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         }
 
         return refusals;
+    }
+
+    /// <summary>
+    /// The live-trace limit this ingester enforces: the smaller non-zero of <c>max_traces_per_user</c> and
+    /// <c>max_global_traces_per_user</c> / healthy ingesters × replication factor; 0 = unlimited.
+    /// </summary>
+    public int MaxTracesPerUser(TenantLimits limits)
+    {
+        int local = Math.Max(0, limits.Ingestion.MaxTracesPerUser);
+        int global = limits.Ingestion.MaxGlobalTracesPerUser;
+        if (global <= 0)
+        {
+            return local;
+        }
+
+        int ingesters = _options.HealthyIngesters?.Invoke() ?? 1;
+        long fromGlobal = ingesters > 0 ? (long)global / ingesters * Math.Max(1, _options.ReplicationFactor) : 0;
+        if (fromGlobal <= 0)
+        {
+            return local;
+        }
+
+        return local == 0 ? (int)Math.Min(int.MaxValue, fromGlobal) : (int)Math.Min(local, fromGlobal);
     }
 
     /// <summary>Undoes the byte reservations of segments whose WAL append failed.</summary>

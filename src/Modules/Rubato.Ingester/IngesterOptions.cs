@@ -38,6 +38,15 @@ public sealed class IngesterOptions
     /// <summary>Receives warnings (failed flushes, replay statistics); null discards them.</summary>
     public Action<string>? Log { get; set; }
 
+    /// <summary>
+    /// Healthy ingesters in the ring, used to turn <c>max_global_traces_per_user</c> into a local limit
+    /// (global / ingesters × replication factor, as Tempo's limiter does); null means 1 (single process).
+    /// </summary>
+    public Func<int>? HealthyIngesters { get; set; }
+
+    /// <summary>The write replication factor (Tempo's <c>ingester.lifecycler.ring.replication_factor</c>).</summary>
+    public int ReplicationFactor { get; set; } = 1;
+
     /// <summary>Clock for trace idleness and block age; tests inject a fake one.</summary>
     public TimeProvider Time { get; set; } = TimeProvider.System;
 }
