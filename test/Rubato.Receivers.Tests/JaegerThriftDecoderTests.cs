@@ -147,11 +147,27 @@ public class JaegerThriftDecoderTests
     }
 
     [Fact]
-    public void DecodeBatch_UnknownTagType_NamesTheTag()
+    public void DecodeBatch_UnknownTagType_KeptWithPlaceholder()
     {
         var bytes = JaegerThriftFixture.Batch(ThriftProtocol.Binary, "svc", [new JTag("weird", 9, "x")]);
-        var ex = Assert.Throws<TraceFormatException>(() => JaegerThriftDecoder.DecodeBatch(bytes, ThriftProtocol.Binary));
-        Assert.Contains("tag 'weird' has unknown vType 9", ex.Message);
+        var trace = JaegerThriftDecoder.DecodeBatch(bytes, ThriftProtocol.Binary);
+        Assert.Equal("weird=<Unknown Jaeger TagType 9>", trace.ResourceSpans[0].Resource.Attributes[1].ToString());
+    }
+
+    [Theory]
+    [InlineData("server", 404, "Unset")]
+    [InlineData("client", 404, "Error")]
+    [InlineData("", 404, "Error")]
+    [InlineData("server", 399, "Error")]
+    [InlineData("server", 398, "Unset")]
+    [InlineData("server", 500, "Error")]
+    [InlineData("client", 200, "Unset")]
+    public void DecodeBatch_HttpStatusCode_StatusByKind(string kind, long http, string expected)
+    {
+        JTag[] tags = kind.Length > 0 ? [JTag.Str("span.kind", kind), JTag.Long("http.status_code", http)] : [JTag.Long("http.status_code", http)];
+        var bytes = JaegerThriftFixture.Batch(ThriftProtocol.Compact, "svc", null, new JSpan(1, 0, 2, 0, "op", T0, 1, Tags: tags));
+        var span = JaegerThriftDecoder.DecodeBatch(bytes, ThriftProtocol.Compact).AllSpans().Single().Span;
+        Assert.Equal(expected, span.StatusCode.ToString());
     }
 
     [Fact]

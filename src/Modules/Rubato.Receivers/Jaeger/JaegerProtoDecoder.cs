@@ -352,7 +352,8 @@ public static class JaegerProtoDecoder
             2 => AnyValue.Int(vInt),
             3 => AnyValue.Double(vFloat),
             4 => AnyValue.Bytes(vBinary),
-            _ => throw new TraceFormatException($"jaeger: key '{key}' has unknown v_type {vType}", r.BaseOffset),
+            // Like the collector: keep the tag, with a placeholder value, rather than drop the batch.
+            _ => AnyValue.String($"<Unknown Jaeger TagType {vType}>"),
         };
         return new KeyValue(key, value);
     }

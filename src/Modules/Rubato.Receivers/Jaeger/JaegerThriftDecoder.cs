@@ -394,7 +394,8 @@ public static class JaegerThriftDecoder
             2 => AnyValue.Bool(vBool),
             3 => AnyValue.Int(vLong),
             4 => AnyValue.Bytes(vBinary ?? []),
-            _ => throw new TraceFormatException($"jaeger: tag '{key}' has unknown vType {vType}", start),
+            // Like the collector: keep the tag, with a placeholder value, rather than drop the batch.
+            _ => AnyValue.String($"<Unknown Jaeger TagType {vType}>"),
         };
         return new KeyValue(key, value);
     }

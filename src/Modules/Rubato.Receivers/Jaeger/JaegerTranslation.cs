@@ -156,8 +156,9 @@ internal static class JaegerTranslation
     }
 
     /// <summary>
-    /// The collector's precedence: an <c>error=true</c> tag wins; then <c>otel.status_code</c>; then, only when
-    /// neither set a status, an HTTP status code of a failed request (5xx, or 4xx unless the span is a server).
+    /// The collector's precedence: a bool <c>error=true</c> tag wins; then <c>otel.status_code</c>; then, only when
+    /// neither set a status, an int or string <c>http.status_code</c> of a failed request (5xx, or 4xx unless the
+    /// span is a server).
     /// </summary>
     private static void ApplyStatus(Span span)
     {
@@ -208,7 +209,10 @@ internal static class JaegerTranslation
             int httpIdx = IndexOf(attrs, "http.status_code");
             if (httpIdx >= 0 && TryHttpStatus(attrs[httpIdx].Value, out long http))
             {
-                bool failed = !(http >= 100 && http < 400) && !(span.Kind == SpanKind.Server && http >= 400 && http < 500);
+                // The collector's rule, boundaries included: 4xx is an error for clients only, and 100..398 is fine.
+                bool failed = http is >= 400 and < 500
+                    ? span.Kind != SpanKind.Server
+                    : !(http >= 100 && http < 399);
                 if (failed)
                 {
                     exists = true;
@@ -238,9 +242,6 @@ internal static class JaegerTranslation
                 return true;
             case AnyValueKind.String:
                 return long.TryParse(v.StringValue, NumberStyles.Integer, CultureInfo.InvariantCulture, out code);
-            case AnyValueKind.Double:
-                code = (long)v.DoubleValue;
-                return true;
             default:
                 code = 0;
                 return false;

@@ -13,7 +13,7 @@ namespace Rubato.Receivers.Zipkin;
 /// <item>scope from <c>otel.scope.name</c>/<c>otel.library.name</c> (+ version) tags;</item>
 /// <item>64-bit ids are left-padded to 128; a parent equal to the span's own id is ignored;</item>
 /// <item>kind from <c>kind</c> (or <c>span.kind=internal</c>); status from <c>otel.status_code</c> +
-/// <c>otel.status_description</c>, then <c>error=true</c>; <c>w3c.tracestate</c> → trace state;</item>
+/// <c>otel.status_description</c>, then any <c>error</c> tag (kept as an attribute unless it is <c>true</c>); <c>w3c.tracestate</c> → trace state;</item>
 /// <item>annotations → events (<c>name|{json attributes}|dropped</c> is unpacked); tags stay string attributes;</item>
 /// <item>local endpoint → <c>net.host.ip</c>/<c>net.host.port</c>, remote → <c>peer.service</c>,
 /// <c>net.peer.ip</c>, <c>net.peer.port</c>;</item>
@@ -129,7 +129,7 @@ public static class ZipkinTranslator
         var tags = z.Tags;
         bool internalTag = false;
         string? statusCode = null, statusDescription = null;
-        bool errorTrue = false;
+        bool errorTag = false, errorTrue = false;
         foreach (var (k, v) in tags)
         {
             switch (k)
@@ -147,6 +147,7 @@ public static class ZipkinTranslator
                     statusDescription = v;
                     break;
                 case "error":
+                    errorTag = true;
                     errorTrue = v == "true";
                     break;
             }
@@ -173,7 +174,8 @@ public static class ZipkinTranslator
             span.StatusMessage = statusDescription ?? string.Empty;
         }
 
-        if (errorTrue)
+        // Any error tag marks the span failed (Zipkin tracers put the error message there); only "true" is dropped.
+        if (errorTag)
         {
             span.StatusCode = StatusCode.Error;
         }
