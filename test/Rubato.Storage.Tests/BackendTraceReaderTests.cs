@@ -77,6 +77,19 @@ public sealed class BackendTraceReaderTests : IDisposable
     }
 
     [Fact]
+    public async Task FindTraceByIdAsync_ListOlderThanPollInterval_RefreshesFirst()
+    {
+        var clock = new ManualClock();
+        var reader = new BackendTraceReader(_store, new BackendTraceReaderOptions { PollInterval = TimeSpan.FromMinutes(1) }, clock);
+        var id = new TraceId(4, 4);
+        Assert.Null(await reader.FindTraceByIdAsync("t1", id, TimeRange.All, default));
+        await WriteBlock("t1", 1000, id);
+        Assert.Null(await reader.FindTraceByIdAsync("t1", id, TimeRange.All, default)); // list is fresh: not re-listed
+        clock.Advance(TimeSpan.FromMinutes(2));
+        Assert.NotNull(await reader.FindTraceByIdAsync("t1", id, TimeRange.All, default));
+    }
+
+    [Fact]
     public async Task AddBlock_BeforeNextPoll_MakesBlockSearchable()
     {
         var reader = new BackendTraceReader(_store, new BackendTraceReaderOptions { PollInterval = TimeSpan.FromHours(1) });
@@ -88,5 +101,16 @@ public sealed class BackendTraceReaderTests : IDisposable
         Assert.NotNull(await reader.FindTraceByIdAsync("t1", id, TimeRange.All, default));
         await reader.RefreshAsync();
         Assert.Single(reader.Blocks("t1"));
+    }
+
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _ticks = 1_000_000;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => Interlocked.Read(ref _ticks);
+
+        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
     }
 }

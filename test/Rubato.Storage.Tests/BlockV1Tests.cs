@@ -106,6 +106,23 @@ public sealed class BlockV1Tests : IDisposable
     }
 
     [Fact]
+    public async Task WriteAsync_EmptyBlock_Throws()
+    {
+        using var b = Encodings.Default.CreateBlockBuilder(new BlockBuilderOptions { TenantId = Tenant });
+        await Assert.ThrowsAsync<InvalidOperationException>(() => b.WriteAsync(_store, default));
+    }
+
+    [Theory]
+    [InlineData("", 0.01)]
+    [InlineData("t", 0)]
+    [InlineData("t", 1.5)]
+    [InlineData("../x", 0.01)]
+    public void CreateBlockBuilder_BadOptions_Throws(string tenant, double fp)
+    {
+        Assert.Throws<ArgumentException>(() => Encodings.Default.CreateBlockBuilder(new BlockBuilderOptions { TenantId = tenant, BloomFalsePositive = fp }));
+    }
+
+    [Fact]
     public void FromVersion_Unknown_NamesValidVersions()
     {
         var e = Assert.Throws<ArgumentException>(() => Encodings.FromVersion("vParquet9"));

@@ -158,6 +158,14 @@ public sealed class WalTests : IDisposable
     }
 
     [Fact]
+    public async Task AppendAsync_AfterDispose_Throws()
+    {
+        var wal = await WriteAheadLog.OpenAsync(Options(), default);
+        await wal.DisposeAsync();
+        Assert.Throws<ObjectDisposedException>(() => { _ = wal.AppendAsync("t", [Seg(1)], default); });
+    }
+
+    [Fact]
     public async Task OpenAsync_BadOptions_Throws()
     {
         await Assert.ThrowsAsync<ArgumentException>(() => WriteAheadLog.OpenAsync(new WalOptions(), default));
