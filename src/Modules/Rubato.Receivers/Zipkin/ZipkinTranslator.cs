@@ -14,7 +14,8 @@ namespace Rubato.Receivers.Zipkin;
 /// <item>64-bit ids are left-padded to 128; a parent equal to the span's own id is ignored;</item>
 /// <item>kind from <c>kind</c> (or <c>span.kind=internal</c>); status from <c>otel.status_code</c> +
 /// <c>otel.status_description</c>, then any <c>error</c> tag (kept as an attribute unless it is <c>true</c>); <c>w3c.tracestate</c> → trace state;</item>
-/// <item>annotations → events (<c>name|{json attributes}|dropped</c> is unpacked); tags stay string attributes;</item>
+/// <item>annotations → events (<c>name|{json attributes}|dropped</c> is unpacked); <c>otlp.link.N</c> tags → links;
+/// other tags stay string attributes;</item>
 /// <item>local endpoint → <c>net.host.ip</c>/<c>net.host.port</c>, remote → <c>peer.service</c>,
 /// <c>net.peer.ip</c>, <c>net.peer.port</c>;</item>
 /// <item>a missing timestamp gives start 0 and attribute <c>otel.zipkin.absentField.startTime=true</c>.</item>
@@ -180,6 +181,7 @@ public static class ZipkinTranslator
             span.StatusCode = StatusCode.Error;
         }
 
+        int linkTags = AddLinks(span, tags, index);
         foreach (var (k, v) in tags)
         {
             bool skip = k switch
@@ -190,6 +192,7 @@ public static class ZipkinTranslator
                 "otel.status_description" => statusCode is not null,
                 "error" => errorTrue,
                 "otel.scope.name" or "otel.scope.version" or "otel.library.name" or "otel.library.version" => true,
+                _ when linkTags > 0 && k.StartsWith("otlp.link.", StringComparison.Ordinal) && LinkTagIndex(k) < linkTags => true,
                 ServiceNameSourceKey => true,
                 _ => ResourceKeys.Contains(k),
             };
@@ -243,6 +246,66 @@ public static class ZipkinTranslator
         return span;
     }
 
+    /// <summary><c>otlp.link.0</c>, <c>otlp.link.1</c>, … (up to 127), as OTel's Zipkin exporter writes links.</summary>
+    private static int LinkTagIndex(string key) =>
+        int.TryParse(key.AsSpan("otlp.link.".Length), NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : int.MaxValue;
+
+    /// <summary>
+    /// Links from <c>otlp.link.N</c> tags, read in order from 0 until the first missing index (the collector's rule):
+    /// <c>traceIdHex|spanIdHex|traceState|{json attributes}|droppedCount</c>; values with fewer than 5 parts are dropped.
+    /// </summary>
+    /// <returns>How many consecutive link tags were consumed (they are not kept as attributes).</returns>
+    private static int AddLinks(Span span, List<KeyValuePair<string, string>> tags, int index)
+    {
+        for (int i = 0; i < 128; i++)
+        {
+            string? value = Tag(tags, "otlp.link." + i.ToString(CultureInfo.InvariantCulture));
+            if (value is null)
+            {
+                return i;
+            }
+
+            string[] parts = value.Split('|');
+            if (parts.Length < 5)
+            {
+                continue;
+            }
+
+            var link = new SpanLink { TraceState = parts[2] };
+            if (parts[0].Length > 0)
+            {
+                if (parts[0].Length != 32 || !TraceId.TryParseHex(parts[0], out var tid))
+                {
+                    throw new TraceFormatException($"zipkin: span {index} otlp.link.{i} has an invalid trace id '{parts[0]}'");
+                }
+
+                link.TraceId = tid;
+            }
+
+            if (parts[1].Length > 0)
+            {
+                if (parts[1].Length != 16 || !SpanId.TryParseHex(parts[1], out var sid))
+                {
+                    throw new TraceFormatException($"zipkin: span {index} otlp.link.{i} has an invalid span id '{parts[1]}'");
+                }
+
+                link.SpanId = sid;
+            }
+
+            string json = string.Join('|', parts, 3, parts.Length - 4);
+            ReadJsonAttributes(json, link.Attributes, index, $"otlp.link.{i}");
+            if (!uint.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out uint dropped))
+            {
+                throw new TraceFormatException($"zipkin: span {index} otlp.link.{i} has an invalid dropped-attributes count");
+            }
+
+            link.DroppedAttributesCount = dropped;
+            span.Links.Add(link);
+        }
+
+        return 128;
+    }
+
     /// <summary>An IPv6 address wins over IPv4 for the same key, as in the collector (it writes v4 then v6).</summary>
     private static void AddIp(Span span, string key, ZipkinEndpoint ep)
     {
@@ -269,33 +332,7 @@ public static class ZipkinTranslator
         }
 
         string json = string.Join('|', parts, 1, parts.Length - 2);
-        try
-        {
-            using var doc = JsonDocument.Parse(json);
-            if (doc.RootElement.ValueKind == JsonValueKind.Object)
-            {
-                foreach (var p in doc.RootElement.EnumerateObject())
-                {
-                    AnyValue? v = p.Value.ValueKind switch
-                    {
-                        JsonValueKind.String => AnyValue.String(p.Value.GetString()!),
-                        JsonValueKind.True => AnyValue.Bool(true),
-                        JsonValueKind.False => AnyValue.Bool(false),
-                        JsonValueKind.Number when p.Value.TryGetInt64(out long l) => AnyValue.Int(l),
-                        JsonValueKind.Number => AnyValue.Double(p.Value.GetDouble()),
-                        _ => null,
-                    };
-                    if (v is not null)
-                    {
-                        ev.Attributes.Add(new KeyValue(p.Name, v));
-                    }
-                }
-            }
-        }
-        catch (JsonException e)
-        {
-            throw new TraceFormatException($"zipkin: span {index} annotation '{a.Value}' has invalid JSON attributes: {e.Message}", e);
-        }
+        ReadJsonAttributes(json, ev.Attributes, index, $"annotation '{a.Value}'");
 
         if (!uint.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out uint dropped))
         {
@@ -304,6 +341,40 @@ public static class ZipkinTranslator
 
         ev.DroppedAttributesCount = dropped;
         return ev;
+    }
+
+    /// <summary>A JSON object of scalars → attributes (strings, bools, int64 for integral numbers, else double).</summary>
+    private static void ReadJsonAttributes(string json, List<KeyValue> into, int index, string what)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new TraceFormatException($"zipkin: span {index} {what} attributes are not a JSON object");
+            }
+
+            foreach (var p in doc.RootElement.EnumerateObject())
+            {
+                AnyValue? v = p.Value.ValueKind switch
+                {
+                    JsonValueKind.String => AnyValue.String(p.Value.GetString()!),
+                    JsonValueKind.True => AnyValue.Bool(true),
+                    JsonValueKind.False => AnyValue.Bool(false),
+                    JsonValueKind.Number when p.Value.TryGetInt64(out long l) => AnyValue.Int(l),
+                    JsonValueKind.Number => AnyValue.Double(p.Value.GetDouble()),
+                    _ => null,
+                };
+                if (v is not null)
+                {
+                    into.Add(new KeyValue(p.Name, v));
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new TraceFormatException($"zipkin: span {index} {what} has invalid JSON attributes: {e.Message}", e);
+        }
     }
 
     private static string? Tag(List<KeyValuePair<string, string>> tags, string key)
