@@ -93,6 +93,10 @@ public sealed class BlockV1Tests : IDisposable
         Assert.Equal(30, footer[0].Spans);
         Assert.Equal(Col.Count, footer[0].Columns.Count);
         Assert.Equal(50_000UL, footer[0].MinSpanDurationNanos);
+        var rg = await block.OpenRowGroupAsync(0, default);
+        Assert.Equal(10, rg.TraceCount);
+        Assert.Equal(10 * 16, rg.ColumnBytes(Col.TraceId).Length);
+        Assert.Equal(30, rg.ColumnBytes(Col.SpanKind).Length);
     }
 
     [Fact]

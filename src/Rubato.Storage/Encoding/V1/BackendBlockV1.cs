@@ -95,6 +95,18 @@ public sealed class BackendBlockV1 : IBackendBlock
     /// <summary>The row group directory (index object), cached after the first call.</summary>
     public async ValueTask<IReadOnlyList<RowGroupIndexEntry>> GetRowGroupsAsync(CancellationToken ct) => (await GetIndexAsync(ct).ConfigureAwait(false)).Entries;
 
+    /// <summary>
+    /// Reads one row group (by its position in the index) for decoding: the entry point for scans that want the
+    /// assembled traces of a row group after pruning on <see cref="ReadFooterAsync"/>'s statistics.
+    /// </summary>
+    public async ValueTask<RowGroupReader> OpenRowGroupAsync(int rowGroup, CancellationToken ct)
+    {
+        var index = await GetIndexAsync(ct).ConfigureAwait(false);
+        ArgumentOutOfRangeException.ThrowIfNegative(rowGroup);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(rowGroup, index.Entries.Length);
+        return await ReadRowGroupAsync(index.Entries[rowGroup], ct).ConfigureAwait(false);
+    }
+
     /// <summary>Reads and validates the data object's footer: per-row-group statistics and column directory.</summary>
     public async Task<IReadOnlyList<RowGroupStats>> ReadFooterAsync(CancellationToken ct)
     {

@@ -75,6 +75,17 @@ public sealed class RowGroupReader
 
     public int TraceCount { get; }
 
+    /// <summary>
+    /// The decompressed, CRC-checked raw bytes of one column chunk (layout per <see cref="Col.Kind"/>; see
+    /// docs/block-format.md). For column scans that decode values themselves.
+    /// </summary>
+    public ReadOnlySpan<byte> ColumnBytes(int column)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(column);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(column, Col.Count);
+        return Raw(column);
+    }
+
     public TraceId TraceIdAt(int t) => TraceId.FromBytes(Fixed(Col.TraceId, t, 16));
 
     /// <summary>Binary search of the (sorted) trace-id column; -1 when absent.</summary>
