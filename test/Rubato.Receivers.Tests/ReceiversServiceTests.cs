@@ -533,3 +533,39 @@ public class ReceiversServiceTests
         Assert.Contains("distributor.receivers.zipkin.endpoint", ex.Message);
     }
 }
+
+public class OtlpGrpcRetryInfoTests
+{
+    [Fact]
+    public async Task OtlpGrpc_RateLimited_TrailersCarryRetryInfo()
+    {
+        await using var h = await ReceiversHarness.StartAsync();
+        h.Pusher.Respond = n => PushResult.Refused(n, RefusalReason.RateLimited, "slow down");
+        var request = ReceiversHarness.OtlpRequest();
+        var framed = new byte[5 + request.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(framed.AsSpan(1), request.Length);
+        request.CopyTo(framed, 5);
+        using var client = new HttpClient();
+        using var msg = new HttpRequestMessage(HttpMethod.Post, h.Url("otlp_grpc", "/" + ReceiversService.OtlpTraceService + "/Export"))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent(framed),
+        };
+        msg.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+        msg.Headers.TryAddWithoutValidation("te", "trailers");
+        using var resp = await client.SendAsync(msg);
+        await resp.Content.ReadAsByteArrayAsync();
+        string? details = resp.TrailingHeaders.TryGetValues("grpc-status-details-bin", out var t) ? t.First()
+            : resp.Headers.TryGetValues("grpc-status-details-bin", out var hd) ? hd.First() : null;
+        Assert.NotNull(details);
+        string padded = details + new string('=', (4 - (details.Length % 4)) % 4);
+        byte[] status = Convert.FromBase64String(padded);
+        // Status{code=8 (RESOURCE_EXHAUSTED), message, details=[Any{RetryInfo{retry_delay{seconds=5}}}]}
+        Assert.Equal([0x08, 0x08], status[..2]);
+        string text = System.Text.Encoding.ASCII.GetString(status);
+        Assert.Contains("slow down", text);
+        Assert.Contains("type.googleapis.com/google.rpc.RetryInfo", text);
+        Assert.Equal([0x0a, 0x02, 0x08, 0x05], status[^4..]);
+    }
+}

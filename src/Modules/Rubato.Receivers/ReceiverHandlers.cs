@@ -33,6 +33,7 @@ internal sealed class ReceiverHandlers
     private readonly ReceiverMetrics _metrics;
     private readonly ILogger _logger;
     private readonly string _retryAfterSeconds;
+    private readonly TimeSpan _retryAfter;
 
     public ReceiverHandlers(ITracePusher pusher, TenantResolver tenants, ReceiverMetrics metrics, ILogger logger, TimeSpan retryAfter)
     {
@@ -40,6 +41,7 @@ internal sealed class ReceiverHandlers
         _tenants = tenants;
         _metrics = metrics;
         _logger = logger;
+        _retryAfter = retryAfter;
         _retryAfterSeconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
     }
 
@@ -191,7 +193,15 @@ internal sealed class ReceiverHandlers
             Count("otlp", "grpc", result);
             if (IsFailure(result))
             {
-                throw new GrpcException(GrpcCode(result.Reason), Message(result));
+                var code = GrpcCode(result.Reason);
+                if (code == GrpcStatusCode.ResourceExhausted)
+                {
+                    // OTLP exporters retry RESOURCE_EXHAUSTED only when the status carries RetryInfo (Tempo's
+                    // retry_info_enabled), and then wait the given delay.
+                    call.AddResponseTrailer("grpc-status-details-bin", StatusDetailsWithRetryInfo(code, Message(result)));
+                }
+
+                throw new GrpcException(code, Message(result));
             }
 
             return result.RefusedSpans > 0 ? OtlpProto.EncodeExportResponse(result.RefusedSpans, Message(result)) : ReadOnlyMemory<byte>.Empty;
@@ -234,6 +244,27 @@ internal sealed class ReceiverHandlers
         {
             Observe("jaeger", "grpc", started);
         }
+    }
+
+    /// <summary>
+    /// Base64 (unpadded, as gRPC emits binary metadata) of a <c>google.rpc.Status{code=1, message=2, details=3}</c>
+    /// whose one detail is an <c>Any</c> holding <c>google.rpc.RetryInfo{retry_delay=1 Duration{seconds=1, nanos=2}}</c>.
+    /// </summary>
+    internal string StatusDetailsWithRetryInfo(GrpcStatusCode code, string message)
+    {
+        var duration = new ProtoWriter();
+        duration.Int64Field(1, (long)_retryAfter.TotalSeconds);
+        duration.Int64Field(2, (long)(_retryAfter.Ticks % TimeSpan.TicksPerSecond * 100));
+        var retryInfo = new ProtoWriter();
+        retryInfo.BytesField(1, duration.ToArray());
+        var any = new ProtoWriter();
+        any.StringField(1, "type.googleapis.com/google.rpc.RetryInfo");
+        any.BytesField(2, retryInfo.ToArray());
+        var status = new ProtoWriter();
+        status.Int64Field(1, (int)code);
+        status.StringField(2, message);
+        status.BytesField(3, any.ToArray());
+        return Convert.ToBase64String(status.ToArray()).TrimEnd('=');
     }
 
     private string ResolveGrpcTenant(GrpcCallContext call, string receiver)
