@@ -133,6 +133,32 @@ public sealed class OverridesTests
         Assert.Contains("max_tracez_per_user", e.Message);
     }
 
+    [Theory]
+    [InlineData("overrides: 5\n")]
+    [InlineData("overrides:\n  t: 5\n")]
+    [InlineData("- a\n- b\n")]
+    [InlineData("overrides:\n  t:\n    ingestion:\n      max_traces_per_user: 99999999999\n")]
+    [InlineData("overrides:\n  t:\n    compaction:\n      block_retention: 5 parsecs\n")]
+    [InlineData("overrides:\n  t:\n    ingestion: [1, 2]\n")]
+    [InlineData("overrides:\n  t:\n    ingestion:\n      rate_limit_bytes: 1\n    ingestion:\n      rate_limit_bytes: 2\n")]
+    [InlineData("overrides: {\n")]
+    [InlineData("overrides:\n  t:\n    ingestion: { rate_strategy: sometimes }\n")]
+    public void Parse_BadDocument_ThrowsOverridesFileException(string yaml)
+    {
+        var e = Assert.Throws<OverridesFileException>(() => RuntimeOverridesFile.Parse(yaml, new TenantLimits()));
+        Assert.StartsWith("invalid runtime overrides: ", e.Message);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("overrides:\n")]
+    [InlineData("overrides: {}\n")]
+    [InlineData("overrides:\n  t:\n")]
+    public void Parse_EmptyDocuments_NoEntries(string yaml)
+    {
+        Assert.Empty(RuntimeOverridesFile.Parse(yaml, new TenantLimits()));
+    }
+
     [Fact]
     public void Parse_NegativeLimit_ThrowsNamingTheKey()
     {

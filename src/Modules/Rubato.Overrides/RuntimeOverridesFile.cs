@@ -31,6 +31,7 @@ public static class RuntimeOverridesFile
 {
     private static readonly IDeserializer Strict = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
+        .WithDuplicateKeyChecking()
         .WithTypeConverter(GoDurationYamlConverter.Instance)
         .Build();
 
@@ -73,13 +74,18 @@ public static class RuntimeOverridesFile
         var validation = new ConfigValidation();
         foreach (var (tenant, limits) in result)
         {
-            limits.Ingestion.RateStrategy = defaults.Ingestion.RateStrategy;
             OverridesConfig.ValidateLimits($"overrides.\"{tenant}\"", limits, validation);
         }
 
         if (validation.HasErrors)
         {
             throw new OverridesFileException("invalid runtime overrides: " + string.Join("; ", validation.Errors));
+        }
+
+        foreach (var limits in result.Values)
+        {
+            // Validated above, then ignored: Tempo applies only the defaults' rate strategy.
+            limits.Ingestion.RateStrategy = defaults.Ingestion.RateStrategy;
         }
 
         return result;
