@@ -366,9 +366,9 @@ public static class AstPrinter
                         _ => false,
                     };
 
-                    // A negative constant prints as unary minus; inside an operator it needs parentheses
-                    // because '-' binds looser than * / % ^ ("-5 * .a" would be -(5 * .a)).
-                    bool parens = negative && ctx > Operators.PrecedenceLogical;
+                    // A negative constant prints as unary minus, which takes everything of higher precedence than
+                    // + - after it ("-5 * .a" is -(5 * .a)); next to * / % ^ it needs parentheses.
+                    bool parens = negative && ctx > Operators.PrecedenceAdditive;
                     if (parens)
                     {
                         sb.Append('(');
