@@ -77,6 +77,28 @@ public sealed class RateLimiterTests
     }
 
     [Fact]
+    public void TryAcquire_OverridesReloaded_AppliesNewLimitsToExistingBucket()
+    {
+        using var dir = new TempDir();
+        string file = Path.Combine(dir.Path, "o.yaml");
+        File.WriteAllText(file, "overrides:\n  \"t\":\n    ingestion: { rate_limit_bytes: 100, burst_size_bytes: 1000 }\n");
+        using var o = new RuntimeOverrides(new OverridesConfig { PerTenantOverrideConfig = file }, new MetricsRegistry());
+        Assert.True(o.ReloadNow());
+        var clock = new ManualClock();
+        var limiter = new IngestionRateLimiter(o, clock);
+        Assert.True(limiter.TryAcquire("t", 1000).Allowed);
+        Assert.False(limiter.TryAcquire("t", 100).Allowed);
+
+        File.WriteAllText(file, "overrides:\n  \"t\":\n    ingestion: { rate_limit_bytes: 5000, burst_size_bytes: 5000 }\n");
+        Assert.True(o.ReloadNow());
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var d = limiter.TryAcquire("t", 4000);
+        Assert.True(d.Allowed);
+        Assert.Equal(5000, d.LocalLimit);
+        Assert.Equal(5000, d.Burst);
+    }
+
+    [Fact]
     public void TryAcquire_GlobalStrategy_DividesRateNotBurst()
     {
         using var o = Overrides(rate: 300, burst: 1000, strategy: RateStrategies.Global);

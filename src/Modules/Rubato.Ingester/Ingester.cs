@@ -511,9 +511,10 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
                 return;
             }
 
+            // Rotate first: if it throws (disk full), nothing has changed and the next cut tries again.
+            long generation = _wal!.Rotate();
             closed.Closed = true;
             _current = new Epoch();
-            long generation = _wal!.Rotate();
             lock (_headsLock)
             {
                 _pendingGenerations.Add(generation);
