@@ -20,7 +20,7 @@ public class JaegerThriftDecoderTests
         JTag.Str("jaeger.version", "Node-3.18"),
     ];
 
-    internal static readonly JSpan[] RichSpans =
+    public static readonly JSpan[] RichSpans =
     [
         new(TraceLow, TraceHigh, 0xA1, 0, "GET /", T0, 1500,
             Tags:
