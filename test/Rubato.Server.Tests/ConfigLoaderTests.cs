@@ -176,3 +176,49 @@ public sealed class ConfigLoaderTests
         Assert.Contains("-config.fil", e.Message);
     }
 }
+
+public sealed class ConfigYamlRoundTripTests
+{
+    [Fact]
+    public void ToYaml_Receivers_RoundTripEnabledAndDisabled()
+    {
+        const string yaml = "distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          endpoint: 127.0.0.1:1234\n    zipkin:\n";
+        var c = ConfigLoader.Parse(yaml, false, []);
+
+        var text = ConfigLoader.ToYaml(c);
+        var again = ConfigLoader.Parse(text, false, []);
+
+        Assert.Contains("receivers:", text);
+        Assert.Equal("127.0.0.1:1234", again.Receivers.Otlp!.Protocols!.Grpc!.Endpoint);
+        Assert.NotNull(again.Receivers.Zipkin);
+        Assert.Null(again.Receivers.Jaeger);
+        Assert.Null(again.Receivers.Otlp.Protocols.Http);
+    }
+
+    private static string SourceDirectory([System.Runtime.CompilerServices.CallerFilePath] string path = "") =>
+        Path.GetDirectoryName(path)!;
+
+    [Fact]
+    public void ConfigurationDoc_MentionsEveryDefaultKey()
+    {
+        // docs/configuration.md must stay current: every key of the default config appears in it.
+        string root = SourceDirectory();
+        while (!File.Exists(Path.Combine(root, "Rubato.slnx")))
+        {
+            root = Path.GetDirectoryName(root) ?? throw new InvalidOperationException("repository root not found");
+        }
+
+        string doc = File.ReadAllText(Path.Combine(root, "docs", "configuration.md"));
+        var keys = ConfigLoader.ToYaml(ConfigLoader.Parse(RubatoConfig.EmbeddedDefaultYaml, false, []))
+            .Split('\n')
+            .Select(l => l.Trim())
+            .Where(l => l.Contains(':'))
+            .Select(l => l[..l.IndexOf(':')].TrimStart('-', ' '))
+            .Where(k => k.Length > 0)
+            .Distinct();
+
+        var missing = keys.Where(k => !doc.Contains(k + ":", StringComparison.Ordinal) && !doc.Contains("`" + k + "`", StringComparison.Ordinal) && !doc.Contains("." + k + "`", StringComparison.Ordinal) && !doc.Contains("." + k + ".", StringComparison.Ordinal)).ToList();
+
+        Assert.True(missing.Count == 0, "docs/configuration.md does not mention: " + string.Join(", ", missing));
+    }
+}

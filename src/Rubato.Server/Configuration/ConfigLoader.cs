@@ -111,8 +111,18 @@ public static partial class ConfigLoader
         return config;
     }
 
-    /// <summary>Serialises a config back to Tempo-layout YAML (for <c>/status/config</c>).</summary>
-    public static string ToYaml(object config) => Serializer.Serialize(config);
+    /// <summary>
+    /// Serialises a config back to Tempo-layout YAML (for <c>/status/config</c>), with <c>distributor.receivers</c>
+    /// put back where the file had it.
+    /// </summary>
+    public static string ToYaml(RubatoConfig config)
+    {
+        string root = Serializer.Serialize(config);
+        string receivers = Serializer.Serialize(config.Receivers);
+        var indented = string.Join('\n', receivers.TrimEnd('\n').Split('\n').Select(l => "    " + l));
+        int at = root.IndexOf("\ndistributor:\n", StringComparison.Ordinal);
+        return at < 0 ? root : root.Insert(at + "\ndistributor:\n".Length, "  receivers:\n" + indented + "\n");
+    }
 
     private static readonly IDeserializer Deserializer = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
@@ -123,6 +133,10 @@ public static partial class ConfigLoader
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
         .WithTypeConverter(new DurationConverter())
         .DisableAliases()
+        .WithTypeInspector(inner => new SettableOnly(inner))
+
+        // A null section means "disabled" (receivers); writing it as an empty key would read back as enabled.
+        .ConfigureDefaultValuesHandling(DefaultValuesHandling.OmitNull)
         .Build();
 
     private static T? Bind<T>(YamlNode node)
@@ -169,6 +183,17 @@ public static partial class ConfigLoader
 
     [GeneratedRegex(@"\$\{(?<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?<default>[^}]*))?\}")]
     private static partial Regex EnvPattern();
+
+    /// <summary>Writes only settable properties: computed ones (e.g. effective values) are not configuration.</summary>
+    private sealed class SettableOnly(ITypeInspector inner) : YamlDotNet.Serialization.TypeInspectors.TypeInspectorSkeleton
+    {
+        public override string GetEnumName(Type enumType, string name) => inner.GetEnumName(enumType, name);
+
+        public override string GetEnumValue(object enumValue) => inner.GetEnumValue(enumValue);
+
+        public override IEnumerable<IPropertyDescriptor> GetProperties(Type type, object? container) =>
+            inner.GetProperties(type, container).Where(p => p.CanWrite);
+    }
 
     /// <summary>Binds <see cref="TimeSpan"/> from Go duration strings and writes them back the same way.</summary>
     private sealed class DurationConverter : IYamlTypeConverter

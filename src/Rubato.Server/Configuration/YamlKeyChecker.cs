@@ -92,7 +92,7 @@ public static class YamlKeyChecker
         var result = new Dictionary<string, PropertyInfo>(StringComparer.Ordinal);
         foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
-            if (p.GetCustomAttribute<YamlDotNet.Serialization.YamlIgnoreAttribute>() is not null || p.GetIndexParameters().Length > 0)
+            if (!p.CanWrite || p.GetCustomAttribute<YamlDotNet.Serialization.YamlIgnoreAttribute>() is not null || p.GetIndexParameters().Length > 0)
             {
                 continue;
             }
