@@ -24,6 +24,13 @@ public static class TraceQLParser
     /// <summary>Nesting limit (parentheses, unary chains, right-associative chains), to keep recursion off the stack limit.</summary>
     public const int MaxNestingDepth = 256;
 
+    /// <summary>
+    /// Limit on the height of the resulting tree. Long flat chains (<c>.a = 1 || .a = 2 || ...</c>) parse without
+    /// recursion but give a left-deep tree, and printers, validators, record equality and the engine walk trees
+    /// recursively; this keeps every such walk far from a 1 MiB thread stack.
+    /// </summary>
+    public const int MaxTreeDepth = 2000;
+
     /// <summary>Parses <paramref name="query"/>; throws <see cref="TraceQLParseException"/>. Does not validate (see <see cref="RootExpr.Validate"/>).</summary>
     public static RootExpr Parse(string query) => Parse(query, DefaultMaxQuerySizeBytes);
 
@@ -43,7 +50,30 @@ public static class TraceQLParser
         }
 
         var tokens = TraceQLLexer.Tokenize(query);
-        return new Parser(query, tokens).ParseRoot();
+        var root = new Parser(query, tokens).ParseRoot();
+        CheckDepth(query, root);
+        return root;
+    }
+
+    /// <summary>Iterative (explicit stack) height check; see <see cref="MaxTreeDepth"/>.</summary>
+    private static void CheckDepth(string query, RootExpr root)
+    {
+        var stack = new Stack<(AstNode Node, int Depth)>();
+        stack.Push((root, 1));
+        while (stack.Count > 0)
+        {
+            var (node, depth) = stack.Pop();
+            if (depth > MaxTreeDepth)
+            {
+                throw ParseErrors.Create(query, Math.Max(0, node.Span.Start), "query nests too deeply",
+                    $"at most {MaxTreeDepth} levels of operators; for long lists of alternatives use a regex such as .a =~ \"x|y|z\"");
+            }
+
+            foreach (var child in node.Children())
+            {
+                stack.Push((child, depth + 1));
+            }
+        }
     }
 
     /// <summary>Parses and validates; throws any of the three <see cref="TraceQLException"/> kinds.</summary>
