@@ -124,11 +124,11 @@ public class ReceiversConfigTests
     [Fact]
     public void Limits_Defaults_MatchCollector()
     {
-        Assert.Equal(4 * 1024 * 1024, new GrpcEndpointConfig().MaxRecvMsgSizeBytes);
-        Assert.Equal(16 * 1024 * 1024, new GrpcEndpointConfig { MaxRecvMsgSizeMib = 16 }.MaxRecvMsgSizeBytes);
-        Assert.Equal(20L * 1024 * 1024, new HttpEndpointConfig().MaxRequestBodyBytes);
+        Assert.Equal(4 * 1024 * 1024, new GrpcEndpointConfig().EffectiveMaxRecvMsgSizeBytes());
+        Assert.Equal(16 * 1024 * 1024, new GrpcEndpointConfig { MaxRecvMsgSizeMib = 16 }.EffectiveMaxRecvMsgSizeBytes());
+        Assert.Equal(20L * 1024 * 1024, new HttpEndpointConfig().EffectiveMaxRequestBodyBytes());
         var udp = new UdpEndpointConfig();
-        Assert.Equal((1000, 65000, 10), (udp.EffectiveQueueSize, udp.EffectiveMaxPacketSize, udp.EffectiveWorkers));
+        Assert.Equal((1000, 65000, 10), (udp.EffectiveQueueSize(), udp.EffectiveMaxPacketSize(), udp.EffectiveWorkers()));
     }
 }
 

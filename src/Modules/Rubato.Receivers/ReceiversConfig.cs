@@ -139,7 +139,7 @@ public sealed class GrpcEndpointConfig : EndpointConfig
     /// <summary>Largest request message in MiB; null or 0 means gRPC's default of 4 MiB.</summary>
     public int? MaxRecvMsgSizeMib { get; set; }
 
-    public int MaxRecvMsgSizeBytes => (MaxRecvMsgSizeMib is > 0 ? MaxRecvMsgSizeMib.Value : 4) * 1024 * 1024;
+    public int EffectiveMaxRecvMsgSizeBytes() => (MaxRecvMsgSizeMib is > 0 ? MaxRecvMsgSizeMib.Value : 4) * 1024 * 1024;
 }
 
 /// <summary>An HTTP endpoint (collector <c>confighttp</c>).</summary>
@@ -148,7 +148,7 @@ public class HttpEndpointConfig : EndpointConfig
     /// <summary>Largest request body in bytes, before and after decompression; null or 0 means the collector's 20 MiB.</summary>
     public long? MaxRequestBodySize { get; set; }
 
-    public long MaxRequestBodyBytes => MaxRequestBodySize is > 0 ? MaxRequestBodySize.Value : 20L * 1024 * 1024;
+    public long EffectiveMaxRequestBodyBytes() => MaxRequestBodySize is > 0 ? MaxRequestBodySize.Value : 20L * 1024 * 1024;
 }
 
 /// <summary>A UDP endpoint (Jaeger agent protocols).</summary>
@@ -163,11 +163,11 @@ public sealed class UdpEndpointConfig : EndpointConfig
     /// <summary>Tasks decoding and pushing queued datagrams; default 10 (the collector's).</summary>
     public int? Workers { get; set; }
 
-    public int EffectiveQueueSize => QueueSize is > 0 ? QueueSize.Value : 1000;
+    public int EffectiveQueueSize() => QueueSize is > 0 ? QueueSize.Value : 1000;
 
-    public int EffectiveMaxPacketSize => MaxPacketSize is > 0 ? MaxPacketSize.Value : 65000;
+    public int EffectiveMaxPacketSize() => MaxPacketSize is > 0 ? MaxPacketSize.Value : 65000;
 
-    public int EffectiveWorkers => Workers is > 0 ? Workers.Value : 10;
+    public int EffectiveWorkers() => Workers is > 0 ? Workers.Value : 10;
 }
 
 public sealed class OtlpReceiverConfig

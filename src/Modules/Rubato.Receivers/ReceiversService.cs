@@ -178,22 +178,22 @@ public sealed class ReceiversService : BasicService
                 {
                     case ReceiverKeys.OtlpGrpc:
                         app.MapGrpcUnary(OtlpTraceService, "Export", _handlers.OtlpGrpcExportAsync,
-                            new GrpcServerOptions { MaxReceiveMessageSize = ((GrpcEndpointConfig)r.Section).MaxRecvMsgSizeBytes }).WithMetadata(tag);
+                            new GrpcServerOptions { MaxReceiveMessageSize = ((GrpcEndpointConfig)r.Section).EffectiveMaxRecvMsgSizeBytes() }).WithMetadata(tag);
                         break;
                     case ReceiverKeys.JaegerGrpc:
                         app.MapGrpcUnary(JaegerCollectorService, "PostSpans", _handlers.JaegerPostSpansAsync,
-                            new GrpcServerOptions { MaxReceiveMessageSize = ((GrpcEndpointConfig)r.Section).MaxRecvMsgSizeBytes }).WithMetadata(tag);
+                            new GrpcServerOptions { MaxReceiveMessageSize = ((GrpcEndpointConfig)r.Section).EffectiveMaxRecvMsgSizeBytes() }).WithMetadata(tag);
                         break;
                     case ReceiverKeys.OtlpHttp:
                         {
-                            long limit = ((HttpEndpointConfig)r.Section).MaxRequestBodyBytes;
+                            long limit = ((HttpEndpointConfig)r.Section).EffectiveMaxRequestBodyBytes();
                             app.MapPost("/v1/traces", (HttpContext h) => _handlers.OtlpHttpAsync(h, limit)).WithMetadata(tag);
                             break;
                         }
 
                     case ReceiverKeys.Zipkin:
                         {
-                            long limit = ((HttpEndpointConfig)r.Section).MaxRequestBodyBytes;
+                            long limit = ((HttpEndpointConfig)r.Section).EffectiveMaxRequestBodyBytes();
                             app.MapPost("/api/v2/spans", (HttpContext h) => _handlers.ZipkinAsync(h, limit, v1: false)).WithMetadata(tag);
                             app.MapPost("/api/v1/spans", (HttpContext h) => _handlers.ZipkinAsync(h, limit, v1: true)).WithMetadata(tag);
                             break;
@@ -201,7 +201,7 @@ public sealed class ReceiversService : BasicService
 
                     case ReceiverKeys.JaegerThriftHttp:
                         {
-                            long limit = ((HttpEndpointConfig)r.Section).MaxRequestBodyBytes;
+                            long limit = ((HttpEndpointConfig)r.Section).EffectiveMaxRequestBodyBytes();
                             app.MapPost("/api/traces", (HttpContext h) => _handlers.JaegerThriftHttpAsync(h, limit)).WithMetadata(tag);
                             break;
                         }

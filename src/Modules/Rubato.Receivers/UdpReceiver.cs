@@ -35,9 +35,9 @@ internal sealed class UdpReceiver
         _handlers = handlers;
         _metrics = metrics;
         _logger = logger;
-        _maxPacket = config.EffectiveMaxPacketSize;
-        _workerCount = config.EffectiveWorkers;
-        _queue = Channel.CreateBounded<(byte[], int)>(new BoundedChannelOptions(config.EffectiveQueueSize)
+        _maxPacket = config.EffectiveMaxPacketSize();
+        _workerCount = config.EffectiveWorkers();
+        _queue = Channel.CreateBounded<(byte[], int)>(new BoundedChannelOptions(config.EffectiveQueueSize())
         {
             FullMode = BoundedChannelFullMode.Wait,
             SingleWriter = true,
