@@ -207,6 +207,20 @@ public sealed class DistributorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PushOtlpAsync_ArtificialDelay_HoldsFastPushAndStillAccepts()
+    {
+        _overridesConfig.Defaults.Ingestion.ArtificialDelay = TimeSpan.FromMilliseconds(300);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var r = await _distributor.PushOtlpAsync("ad", TestTraces.Request(TestTraces.Make(TestTraces.NewTraceId(), 1)), CancellationToken.None);
+        Assert.True(r.IsFullSuccess);
+        Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(250), $"push returned after {sw.Elapsed}");
+
+        using var cancelled = new CancellationTokenSource(TimeSpan.FromMilliseconds(20));
+        var r2 = await _distributor.PushOtlpAsync("ad", TestTraces.Request(TestTraces.Make(TestTraces.NewTraceId(), 1)), cancelled.Token);
+        Assert.True(r2.IsFullSuccess);
+    }
+
+    [Fact]
     public void Constructor_NegativeMaxAttributeBytes_ThrowsNamingKey()
     {
         var e = Assert.Throws<ArgumentException>(() => new Distributor(new DistributorConfig { MaxAttributeBytes = -1 }, _overrides, _ingester, _metrics));

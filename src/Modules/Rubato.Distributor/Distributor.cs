@@ -258,7 +258,14 @@ public sealed class Distributor : ITracePusher
             return;
         }
 
-        await Task.Delay(remaining, _time, ct).ConfigureAwait(false);
+        try
+        {
+            await Task.Delay(remaining, _time, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The spans are already durable: a cancelled pad must not turn an accepted push into an error.
+        }
     }
 
     private void LogDiscarded(string tenantId, IReadOnlyList<TraceSegment> segments, RefusalReason reason)
