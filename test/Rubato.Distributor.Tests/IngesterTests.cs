@@ -210,6 +210,7 @@ public sealed class IngesterTests : IDisposable
         var second = await PushAsync(ingester, "t", TestTraces.Make(ids[3], 1), TestTraces.Make(ids[1], 1, firstSpanId: 9));
         Assert.Equal([RefusalReason.LiveTracesExceeded, RefusalReason.None], second.Refusals);
         Assert.Equal(3, ingester.LiveTraces("t"));
+        Assert.Equal(3, _metrics.Gauge("rubato_ingester_live_traces", "", "tenant").Value("t"));
 
         await ingester.FlushAsync(CancellationToken.None);
         for (int i = 0; i < 3; i++)

@@ -142,7 +142,7 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         }
 
         var limits = _overrides.ForTenant(tenantId);
-        var state = _tenants.GetOrAdd(tenantId, static t => new TenantState(t));
+        var state = _tenants.GetOrAdd(tenantId, static (t, g) => new TenantState(t, g.WithLabels(t)), _liveTraces);
         long now = _time.GetTimestamp();
         RefusalReason[]? refusals = Reserve(state, limits, segments, now);
         IReadOnlyList<TraceSegment> accepted = refusals is null ? segments : Accepted(segments, refusals);
@@ -314,7 +314,7 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
                 state.Live[seg.TraceId] = new LiveTrace(isLive ? live.FirstTimestamp : now, now);
             }
 
-            _liveTraces.WithLabels(state.TenantId).Set(state.Live.Count);
+            state.LiveGauge.Set(state.Live.Count);
         }
 
         return refusals;
@@ -391,7 +391,7 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
             }
         }
 
-        _liveTraces.WithLabels(state.TenantId).Set(state.Live.Count);
+        state.LiveGauge.Set(state.Live.Count);
     }
 
     private static List<TraceSegment> Accepted(IReadOnlyList<TraceSegment> segments, RefusalReason[] refusals)
@@ -716,7 +716,7 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         {
             foreach (var rec in _wal.ReadGeneration(generation, torn => discarded += torn))
             {
-                var state = _tenants.GetOrAdd(rec.TenantId, static t => new TenantState(t));
+                var state = _tenants.GetOrAdd(rec.TenantId, static (t, g) => new TenantState(t, g.WithLabels(t)), _liveTraces);
                 byte[] payload = rec.Payload.ToArray();
                 var head = HeadFor(generation);
                 lock (head)
@@ -915,9 +915,12 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
     private readonly record struct LiveTrace(long FirstTimestamp, long LastAppendTimestamp);
 
     /// <summary>One tenant's limit bookkeeping; guarded by locking the instance.</summary>
-    private sealed class TenantState(string tenantId)
+    private sealed class TenantState(string tenantId, Gauge.Child liveGauge)
     {
         public string TenantId { get; } = tenantId;
+
+        /// <summary>This tenant's <c>rubato_ingester_live_traces</c> series, looked up once.</summary>
+        public Gauge.Child LiveGauge { get; } = liveGauge;
 
         /// <summary>Traces counted against max_traces_per_user.</summary>
         public Dictionary<TraceId, LiveTrace> Live { get; } = [];
