@@ -76,6 +76,15 @@ public sealed class LexerTests
     }
 
     [Fact]
+    public void Next_MinIntMaxInt_AreIntegerLimits()
+    {
+        Assert.Equal(long.MinValue, Single("minInt").Int);
+        Assert.Equal(long.MaxValue, Single("maxInt").Int);
+        Assert.Equal(TokenKind.Integer, Single("maxInt").Kind);
+        Assert.Equal(TokenKind.Identifier, Single("minint").Kind);
+    }
+
+    [Fact]
     public void Next_MinusOne_IsMinusThenInteger()
     {
         var tokens = TraceQLLexer.Tokenize("-1");

@@ -292,7 +292,7 @@ internal sealed class RandomAst
     private LiteralExpr NumericLiteral() => _r.Next(6) switch
     {
         0 => new IntLiteral(_r.NextInt64(-1_000_000_000_000, 1_000_000_000_000)),
-        1 => new IntLiteral(_r.Next(2) == 0 ? long.MaxValue : -long.MaxValue),
+        1 => new IntLiteral(_r.Next(3) switch { 0 => long.MaxValue, 1 => -long.MaxValue, _ => long.MinValue }),
         2 => new FloatLiteral((_r.NextDouble() - 0.5) * Math.Pow(10, _r.Next(-10, 20))),
         3 => new FloatLiteral(_r.Next(-5, 5)),
         4 => new DurationLiteral(_r.NextInt64(-1_000_000_000_000_000, 1_000_000_000_000_000)),

@@ -531,7 +531,8 @@ public static class AstPrinter
         switch (l)
         {
             case IntLiteral i:
-                sb.Append(i.Value.ToString(CultureInfo.InvariantCulture));
+                // long.MinValue has no positive counterpart to negate, so it prints as its keyword.
+                sb.Append(i.Value == long.MinValue ? "minInt" : i.Value.ToString(CultureInfo.InvariantCulture));
                 break;
             case FloatLiteral f:
                 {

@@ -216,6 +216,12 @@ public ref struct TraceQLLexer
             return new Token(TokenKind.Intrinsic, start, p - start) { Intrinsic = scoped };
         }
 
+        // minInt / maxInt (Tempo 2.10): the 64-bit integer limits, usable wherever an integer is.
+        if (word is "minInt" or "maxInt")
+        {
+            return new Token(TokenKind.Integer, start, _pos - start) { Int = word[1] == 'i' ? long.MinValue : long.MaxValue };
+        }
+
         var kind = Keyword(word);
         if (kind == TokenKind.Identifier)
         {
