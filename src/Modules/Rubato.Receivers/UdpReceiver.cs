@@ -95,6 +95,21 @@ internal sealed class UdpReceiver
             {
                 continue;
             }
+            catch (SocketException e) when (!ct.IsCancellationRequested)
+            {
+                // Keep the agent port alive through transient errors; back off so a persistent one cannot spin.
+                _logger.LogWarning(e, "jaeger {Transport}: receive failed on {Endpoint}", _transport, LocalEndPoint);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(100), ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                continue;
+            }
 
             if (n > _maxPacket)
             {
