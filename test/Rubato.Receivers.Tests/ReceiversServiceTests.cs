@@ -411,10 +411,19 @@ public class ReceiversServiceTests
     }
 
     [Fact]
-    public async Task Zipkin_Protobuf_415()
+    public async Task Zipkin_Protobuf_Accepted202()
     {
         await using var h = await ReceiversHarness.StartAsync();
-        using var resp = await h.Http.PostAsync(h.Url("zipkin", "/api/v2/spans"), Body([1], "application/x-protobuf"));
+        using var resp = await h.Http.PostAsync(h.Url("zipkin", "/api/v2/spans"), Body(ZipkinProtoDecoderTests.ListOfSpans(), "application/x-protobuf"));
+        Assert.Equal(HttpStatusCode.Accepted, resp.StatusCode);
+        Assert.Equal("frontend", (await h.Pusher.NextAsync()).Trace!.ResourceSpans[0].Resource.ServiceName());
+    }
+
+    [Fact]
+    public async Task Zipkin_OtherContentType_415()
+    {
+        await using var h = await ReceiversHarness.StartAsync();
+        using var resp = await h.Http.PostAsync(h.Url("zipkin", "/api/v2/spans"), Body([1], "application/x-thrift"));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, resp.StatusCode);
     }
 

@@ -288,16 +288,20 @@ internal sealed class ReceiverHandlers
         try
         {
             string mediaType = MediaType(http.Request.ContentType);
-            if (mediaType.Length != 0 && mediaType != JsonContentType)
+            bool proto = !v1 && mediaType == ProtobufContentType;
+            if (mediaType.Length != 0 && mediaType != JsonContentType && !proto)
             {
                 Fail("zipkin", "http", "unsupported_media_type");
-                await WriteText(http, StatusCodes.Status415UnsupportedMediaType, $"unsupported content type '{http.Request.ContentType}': only {JsonContentType} is accepted");
+                await WriteText(http, StatusCodes.Status415UnsupportedMediaType,
+                    $"unsupported content type '{http.Request.ContentType}': use {JsonContentType}{(v1 ? string.Empty : " or " + ProtobufContentType)}");
                 return;
             }
 
             await TranslatedHttpAsync(http, maxBodyBytes, "zipkin", "http", body =>
             {
-                var spans = v1 ? ZipkinJsonDecoder.DecodeV1(body) : ZipkinJsonDecoder.DecodeV2(body);
+                var spans = proto ? ZipkinProtoDecoder.DecodeListOfSpans(body)
+                    : v1 ? ZipkinJsonDecoder.DecodeV1(body)
+                    : ZipkinJsonDecoder.DecodeV2(body);
                 return ZipkinTranslator.ToTrace(spans);
             });
         }

@@ -26,6 +26,15 @@ public sealed class Pb
         return this;
     }
 
+    public Pb Fixed64(int field, ulong v)
+    {
+        Raw(((ulong)field << 3) | 1);
+        Span<byte> b = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(b, v);
+        _out.Write(b);
+        return this;
+    }
+
     public Pb Bytes(int field, byte[] bytes)
     {
         Raw(((ulong)field << 3) | 2);
