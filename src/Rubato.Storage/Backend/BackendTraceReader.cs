@@ -3,6 +3,7 @@ using Rubato.Common.Contracts;
 using Rubato.Common.Ids;
 using Rubato.Common.Model;
 using Rubato.Common.Otlp;
+using Rubato.Storage.Blocklist;
 using Rubato.Storage.Encoding;
 
 namespace Rubato.Storage.Backend;
@@ -45,6 +46,7 @@ public sealed class BackendTraceReader : ITraceByIdReader
     private readonly IObjectStore _store;
     private readonly BackendTraceReaderOptions _options;
     private readonly TimeProvider _time;
+    private readonly IBlocklistSource? _blocklist;
     private readonly ConcurrentDictionary<Guid, IBackendBlock> _open = new();
     private readonly ConcurrentDictionary<Guid, BlockMeta> _pinned = new();
     private readonly ConcurrentDictionary<Guid, BlockMeta> _metaCache = new();
@@ -53,8 +55,14 @@ public sealed class BackendTraceReader : ITraceByIdReader
     private volatile Dictionary<string, BlockMeta[]> _blocks = new(StringComparer.Ordinal);
     private long _lastRefreshTicks = long.MinValue;
 
-    public BackendTraceReader(IObjectStore store, BackendTraceReaderOptions? options = null, TimeProvider? time = null)
+    /// <param name="blocklist">
+    /// Where the block list comes from: null lists every block folder on each refresh (the original behaviour);
+    /// a <see cref="BlocklistPoller"/> in <see cref="BlocklistPollMode.TenantIndex"/> mode reads each tenant's
+    /// <c>index.json.gz</c> instead (one GET per tenant), which is what queriers should use.
+    /// </param>
+    public BackendTraceReader(IObjectStore store, BackendTraceReaderOptions? options = null, TimeProvider? time = null, IBlocklistSource? blocklist = null)
     {
+        _blocklist = blocklist;
         ArgumentNullException.ThrowIfNull(store);
         _store = store;
         _options = options ?? new BackendTraceReaderOptions();
@@ -92,37 +100,30 @@ public sealed class BackendTraceReader : ITraceByIdReader
         {
             var found = new Dictionary<string, List<BlockMeta>>(StringComparer.Ordinal);
             var seen = new HashSet<Guid>();
-            foreach (string tenant in await _store.ListAsync(string.Empty, ct).ConfigureAwait(false))
+            if (_blocklist is not null)
             {
-                foreach (string block in await _store.ListAsync(tenant, ct).ConfigureAwait(false))
+                var polled = await _blocklist.PollAsync(ct).ConfigureAwait(false);
+                foreach (var (tenant, list) in polled.Tenants)
                 {
-                    if (!Guid.TryParse(block, out var blockId))
+                    foreach (var meta in list.Live)
                     {
-                        continue; // e.g. a tenant index file.
+                        _metaCache[meta.BlockId] = meta;
+                        seen.Add(meta.BlockId);
+                        _pinned.TryRemove(meta.BlockId, out _);
+                        (found.TryGetValue(tenant, out var l) ? l : found[tenant] = []).Add(meta);
                     }
 
-                    var files = await _store.ListAsync(tenant + "/" + block, ct).ConfigureAwait(false);
-                    if (files.Contains(ObjectKeys.CompactedMetaName) || !files.Contains(ObjectKeys.MetaName))
+                    // A block this process flushed and pinned may be compacted before any poll listed it live; it
+                    // must not stay pinned, or queries would keep opening it after retention deleted it.
+                    foreach (var c in list.Compacted)
                     {
-                        continue;
+                        _pinned.TryRemove(c.Meta.BlockId, out _);
                     }
-
-                    if (!_metaCache.TryGetValue(blockId, out var meta))
-                    {
-                        byte[]? json = await _store.GetAsync(tenant + "/" + block + "/" + ObjectKeys.MetaName, ct).ConfigureAwait(false);
-                        if (json is null)
-                        {
-                            continue; // Deleted between the listing and the read.
-                        }
-
-                        meta = BlockMeta.FromJson(json);
-                        _metaCache[blockId] = meta;
-                    }
-
-                    seen.Add(blockId);
-                    _pinned.TryRemove(blockId, out _);
-                    (found.TryGetValue(tenant, out var l) ? l : found[tenant] = []).Add(meta);
                 }
+            }
+            else
+            {
+                await ListInto(found, seen, ct).ConfigureAwait(false);
             }
 
             // Blocks registered with AddBlock but not listed yet (an eventually consistent store) stay visible.
@@ -153,6 +154,48 @@ public sealed class BackendTraceReader : ITraceByIdReader
         finally
         {
             _refreshLock.Release();
+        }
+    }
+
+    private async Task ListInto(Dictionary<string, List<BlockMeta>> found, HashSet<Guid> seen, CancellationToken ct)
+    {
+        foreach (string tenant in await _store.ListAsync(string.Empty, ct).ConfigureAwait(false))
+        {
+            foreach (string block in await _store.ListAsync(tenant, ct).ConfigureAwait(false))
+            {
+                if (!Guid.TryParse(block, out var blockId))
+                {
+                    continue; // e.g. a tenant index file.
+                }
+
+                var files = await _store.ListAsync(tenant + "/" + block, ct).ConfigureAwait(false);
+                if (files.Contains(ObjectKeys.CompactedMetaName))
+                {
+                    _pinned.TryRemove(blockId, out _); // Compacted before it was ever listed live: stop pinning it.
+                    continue;
+                }
+
+                if (!files.Contains(ObjectKeys.MetaName))
+                {
+                    continue;
+                }
+
+                if (!_metaCache.TryGetValue(blockId, out var meta))
+                {
+                    byte[]? json = await _store.GetAsync(tenant + "/" + block + "/" + ObjectKeys.MetaName, ct).ConfigureAwait(false);
+                    if (json is null)
+                    {
+                        continue; // Deleted between the listing and the read.
+                    }
+
+                    meta = BlockMeta.FromJson(json);
+                    _metaCache[blockId] = meta;
+                }
+
+                seen.Add(blockId);
+                _pinned.TryRemove(blockId, out _);
+                (found.TryGetValue(tenant, out var l) ? l : found[tenant] = []).Add(meta);
+            }
         }
     }
 
