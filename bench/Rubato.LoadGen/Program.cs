@@ -32,7 +32,17 @@ public static class Program
             return 0;
         }
 
-        var report = await LoadRunner.RunAsync(options, Console.Out, CancellationToken.None);
+        LoadReport report;
+        try
+        {
+            report = await LoadRunner.RunAsync(options, Console.Out, CancellationToken.None);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"rubato-loadgen: {e.Message}");
+            return 2;
+        }
+
         Console.WriteLine(report.ToText());
         Console.WriteLine(JsonSerializer.Serialize(report, LoadReport.JsonOptions));
         return report.SpansOk > 0 ? 0 : 1;
