@@ -135,7 +135,7 @@ public sealed class LexerTests
     }
 
     [Fact]
-    public void Next_AttributeEndsAtOperatorCharacters()
+    public void Next_AttributeFollowedByOperator_EndsBeforeIt()
     {
         Assert.Equal([TokenKind.Attribute, TokenKind.Equal, TokenKind.Integer], Kinds(".a=1"));
         Assert.Equal([TokenKind.Attribute, TokenKind.NotRegex, TokenKind.String], Kinds(".a!~\"x\""));
@@ -177,7 +177,7 @@ public sealed class LexerTests
     [InlineData("traceDuration", Intrinsic.TraceDuration)]
     [InlineData("nestedSetParent", Intrinsic.NestedSetParent)]
     [InlineData("statusMessage", Intrinsic.StatusMessage)]
-    public void Next_Intrinsics_ScopedAndLegacy(string text, Intrinsic intrinsic)
+    public void Next_IntrinsicNames_MapToIntrinsic(string text, Intrinsic intrinsic)
     {
         var t = Single(text);
         Assert.Equal(TokenKind.Intrinsic, t.Kind);
@@ -190,6 +190,16 @@ public sealed class LexerTests
         var ex = Assert.Throws<TraceQLParseException>(() => TraceQLLexer.Tokenize("{ event:duration > 1s }"));
         Assert.Equal("unknown intrinsic 'event:duration' at line 1 col 3: event: offers name, timeSinceStart", ex.Message);
         Assert.Equal(2, ex.Offset);
+    }
+
+    [Fact]
+    public void Next_GoStyleComments_AreSkipped()
+    {
+        Assert.Equal([TokenKind.OpenBrace, TokenKind.Attribute, TokenKind.CloseBrace], Kinds("{ /* c */ .a // line\n }"));
+        Assert.Equal([TokenKind.Attribute, TokenKind.Slash, TokenKind.Integer], Kinds(".a / 2"));
+        Assert.Equal("a/b", Single("span.a/b").Text);
+        var ex = Assert.Throws<TraceQLParseException>(() => TraceQLLexer.Tokenize("{ .a } /* open"));
+        Assert.Equal("unterminated comment at line 1 col 8: expected '*/'", ex.Message);
     }
 
     [Fact]

@@ -250,7 +250,7 @@ public sealed class ParserTests
     }
 
     [Fact]
-    public void Equality_IgnoresSourcePositions()
+    public void Equals_SameQueryDifferentSpacing_AreEqual()
     {
         var a = TraceQLParser.Parse("{ .a = 1 }");
         var b = TraceQLParser.Parse("{    .a   =   1    }");
@@ -260,7 +260,7 @@ public sealed class ParserTests
     }
 
     [Fact]
-    public void DescendantsAndSelf_WalksEveryNodePreOrder()
+    public void DescendantsAndSelf_Query_VisitsEveryNodePreOrder()
     {
         var root = TraceQLParser.Parse("{ .a = 1 && span.b != nil } | by(.c)");
         var attrs = root.DescendantsAndSelf().OfType<AttributeExpr>().Select(a => a.Name).ToArray();

@@ -42,10 +42,7 @@ public ref struct TraceQLLexer
     /// <summary>The next token; <see cref="TokenKind.EndOfInput"/> at the end (and on every later call).</summary>
     public Token Next()
     {
-        while (_pos < _text.Length && char.IsWhiteSpace(_text[_pos]))
-        {
-            _pos++;
-        }
+        SkipWhitespaceAndComments();
 
         int start = _pos;
         if (_pos >= _text.Length)
@@ -126,6 +123,38 @@ public ref struct TraceQLLexer
                 }
 
                 throw Error(start, $"unexpected character {Describe(c)}", null);
+        }
+    }
+
+    /// <summary>Whitespace, and Go-style <c>// line</c> and <c>/* block */</c> comments, which Tempo's Go scanner skips.</summary>
+    private void SkipWhitespaceAndComments()
+    {
+        while (_pos < _text.Length)
+        {
+            char c = _text[_pos];
+            if (char.IsWhiteSpace(c))
+            {
+                _pos++;
+            }
+            else if (c == '/' && Peek(1) == '/')
+            {
+                int nl = _text[_pos..].IndexOf('\n');
+                _pos = nl < 0 ? _text.Length : _pos + nl + 1;
+            }
+            else if (c == '/' && Peek(1) == '*')
+            {
+                int close = _text[(_pos + 2)..].IndexOf("*/");
+                if (close < 0)
+                {
+                    throw Error(_pos, "unterminated comment", "expected '*/'");
+                }
+
+                _pos += close + 4;
+            }
+            else
+            {
+                return;
+            }
         }
     }
 
