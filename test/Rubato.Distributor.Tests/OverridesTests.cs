@@ -23,6 +23,40 @@ public sealed class OverridesTests
     }
 
     [Fact]
+    public void Validate_LegacyFlatMainConfigKeys_AppliedToDefaultsWithDeprecationWarning()
+    {
+        var config = new OverridesConfig
+        {
+            MaxTracesPerUser = 50_000,
+            IngestionRateLimitBytes = 15_000_000,
+            MaxBytesPerTrace = 1_000,
+            BlockRetention = TimeSpan.FromHours(48),
+            MetricsGeneratorProcessors = ["service-graphs"],
+        };
+        var validation = new Rubato.Common.Configuration.ConfigValidation();
+        config.Validate("overrides", validation);
+        Assert.False(validation.HasErrors);
+        Assert.Contains(validation.Warnings, w => w.Contains("max_traces_per_user", StringComparison.Ordinal));
+
+        using var o = new RuntimeOverrides(config, new MetricsRegistry());
+        var l = o.ForTenant("x");
+        Assert.Equal(50_000, l.Ingestion.MaxTracesPerUser);
+        Assert.Equal(15_000_000, l.Ingestion.RateLimitBytes);
+        Assert.Equal(30_000_000, l.Ingestion.BurstSizeBytes);
+        Assert.Equal(1_000, l.Global.MaxBytesPerTrace);
+        Assert.Equal(TimeSpan.FromHours(48), l.Compaction.BlockRetention);
+        Assert.Equal(["service-graphs"], l.MetricsGenerator.Processors);
+    }
+
+    [Fact]
+    public void Validate_NegativeLegacyKey_ErrorNamesNewKey()
+    {
+        var validation = new Rubato.Common.Configuration.ConfigValidation();
+        new OverridesConfig { MaxBytesPerTrace = -5 }.Validate("overrides", validation);
+        Assert.Contains(validation.Errors, e => e.StartsWith("overrides.defaults.global.max_bytes_per_trace", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Parse_NewLayout_TenantEntryThenWildcardThenDefaults()
     {
         var defaults = new TenantLimits();

@@ -25,8 +25,93 @@ public sealed class OverridesConfig : IValidatableConfig
     /// <summary><c>per_tenant_override_period</c>: how often the runtime file is re-read (it is also re-read on change).</summary>
     public TimeSpan PerTenantOverridePeriod { get; set; } = TimeSpan.FromSeconds(10);
 
+    // Tempo's legacy flat layout (before `defaults:`), still found in many configs: `overrides: { max_traces_per_user:
+    // 50000, ingestion_rate_limit_bytes: ... }`. Each key that is set replaces the matching field of Defaults.
+
+    public string? IngestionRateStrategy { get; set; }
+
+    public long? IngestionRateLimitBytes { get; set; }
+
+    public long? IngestionBurstSizeBytes { get; set; }
+
+    public int? IngestionMaxAttributeBytes { get; set; }
+
+    public int? MaxTracesPerUser { get; set; }
+
+    public int? MaxGlobalTracesPerUser { get; set; }
+
+    public long? MaxBytesPerTrace { get; set; }
+
+    public List<string>? Forwarders { get; set; }
+
+    public List<string>? MetricsGeneratorProcessors { get; set; }
+
+    public long? MetricsGeneratorMaxActiveSeries { get; set; }
+
+    public TimeSpan? BlockRetention { get; set; }
+
+    public TimeSpan? CompactionWindow { get; set; }
+
+    public long? MaxBytesPerTagValuesQuery { get; set; }
+
+    public int? MaxBlocksPerTagValuesQuery { get; set; }
+
+    public TimeSpan? MaxSearchDuration { get; set; }
+
+    /// <summary>
+    /// Copies the legacy flat keys that are set into <see cref="Defaults"/> and returns the names used (empty when
+    /// none). Idempotent; <see cref="Validate"/> and <see cref="RuntimeOverrides"/> call it.
+    /// </summary>
+    public IReadOnlyList<string> ApplyLegacyKeys()
+    {
+        var used = new List<string>();
+        var d = Defaults;
+        Set(IngestionRateStrategy, v => d.Ingestion.RateStrategy = v, "ingestion_rate_strategy", used);
+        Set(IngestionRateLimitBytes, v => d.Ingestion.RateLimitBytes = v, "ingestion_rate_limit_bytes", used);
+        Set(IngestionBurstSizeBytes, v => d.Ingestion.BurstSizeBytes = v, "ingestion_burst_size_bytes", used);
+        Set(IngestionMaxAttributeBytes, v => d.Ingestion.MaxAttributeBytes = v, "ingestion_max_attribute_bytes", used);
+        Set(MaxTracesPerUser, v => d.Ingestion.MaxTracesPerUser = v, "max_traces_per_user", used);
+        Set(MaxGlobalTracesPerUser, v => d.Ingestion.MaxGlobalTracesPerUser = v, "max_global_traces_per_user", used);
+        Set(MaxBytesPerTrace, v => d.Global.MaxBytesPerTrace = v, "max_bytes_per_trace", used);
+        Set(Forwarders, v => d.Forwarders = [.. v], "forwarders", used);
+        Set(MetricsGeneratorProcessors, v => d.MetricsGenerator.Processors = [.. v], "metrics_generator_processors", used);
+        Set(MetricsGeneratorMaxActiveSeries, v => d.MetricsGenerator.MaxActiveSeries = v, "metrics_generator_max_active_series", used);
+        Set(BlockRetention, v => d.Compaction.BlockRetention = v, "block_retention", used);
+        Set(CompactionWindow, v => d.Compaction.CompactionWindow = v, "compaction_window", used);
+        Set(MaxBytesPerTagValuesQuery, v => d.Read.MaxBytesPerTagValuesQuery = v, "max_bytes_per_tag_values_query", used);
+        Set(MaxBlocksPerTagValuesQuery, v => d.Read.MaxBlocksPerTagValuesQuery = v, "max_blocks_per_tag_values_query", used);
+        Set(MaxSearchDuration, v => d.Read.MaxSearchDuration = v, "max_search_duration", used);
+        return used;
+    }
+
+    private static void Set<T>(T? value, Action<T> apply, string key, List<string> used)
+        where T : class
+    {
+        if (value is not null)
+        {
+            apply(value);
+            used.Add(key);
+        }
+    }
+
+    private static void Set<T>(T? value, Action<T> apply, string key, List<string> used)
+        where T : struct
+    {
+        if (value is { } v)
+        {
+            apply(v);
+            used.Add(key);
+        }
+    }
+
     public void Validate(string prefix, ConfigValidation validation)
     {
+        var legacy = ApplyLegacyKeys();
+        if (legacy.Count > 0)
+        {
+            validation.Warning(prefix, $"legacy flat keys ({string.Join(", ", legacy)}) are deprecated; move them under {prefix}.defaults (e.g. defaults.ingestion.max_traces_per_user)");
+        }
+
         if (!string.IsNullOrEmpty(PerTenantOverrideConfig) && PerTenantOverridePeriod <= TimeSpan.Zero)
         {
             validation.Error($"{prefix}.per_tenant_override_period", "must be positive when per_tenant_override_config is set");
