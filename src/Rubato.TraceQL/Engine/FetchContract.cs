@@ -59,7 +59,7 @@ public enum ConditionOp : byte
 /// <summary>
 /// <c>field op operand</c> (Tempo's <c>Condition</c>). <see cref="Operands"/> holds one literal for comparisons and
 /// is empty for <see cref="ConditionOp.None"/>/<see cref="ConditionOp.Exists"/>/<see cref="ConditionOp.NotExists"/>.
-/// A span "could match" a condition when <see cref="CouldMatch"/> is true for the span's value of the field (for
+/// A span "could match" a condition when <c>CouldMatch</c> is true for the span's value of the field (for
 /// event/link fields: for any of its events/links, or nil when it has none; for arrays: any element).
 /// </summary>
 public sealed record Condition(FieldRef Field, ConditionOp Op, IReadOnlyList<TraceQLValue> Operands)
@@ -78,6 +78,58 @@ public sealed record Condition(FieldRef Field, ConditionOp Op, IReadOnlyList<Tra
         ConditionOp.NotExists => value.IsNil,
         _ => ValueOps.CompareForCondition(Op, value, Operands.Count > 0 ? Operands[0] : TraceQLValue.Nil),
     };
+
+    /// <summary>
+    /// Whether a filled span could match: the field's value per <see cref="FieldEvaluator"/> (event/link fields: any
+    /// event/link, or nil when there are none). The reference for storage layers that build <see cref="EvalSpan"/>s first.
+    /// </summary>
+    public bool CouldMatch(EvalSpan span)
+    {
+        ArgumentNullException.ThrowIfNull(span);
+        if (Op == ConditionOp.None)
+        {
+            return true;
+        }
+
+        if (Field.Intrinsic is { } i)
+        {
+            switch (i)
+            {
+                case Ast.Intrinsic.EventName or Ast.Intrinsic.EventTimeSinceStart:
+                    return AnyOf(span.Events, e => FieldEvaluator.IntrinsicValue(i, span, e, null));
+                case Ast.Intrinsic.LinkTraceId or Ast.Intrinsic.LinkSpanId:
+                    return AnyOf(span.Links, l => FieldEvaluator.IntrinsicValue(i, span, null, l));
+                default:
+                    return CouldMatch(FieldEvaluator.IntrinsicValue(i, span, null, null));
+            }
+        }
+
+        var attr = new AttributeExpr(Field.Scope, false, Field.Name);
+        return Field.Scope switch
+        {
+            AttributeScope.Event => AnyOf(span.Events, e => FieldEvaluator.Attribute(attr, span, e, null)),
+            AttributeScope.Link => AnyOf(span.Links, l => FieldEvaluator.Attribute(attr, span, null, l)),
+            _ => CouldMatch(FieldEvaluator.Attribute(attr, span, null, null)),
+        };
+    }
+
+    private bool AnyOf<T>(IReadOnlyList<T> items, Func<T, TraceQLValue> value)
+    {
+        if (items.Count == 0)
+        {
+            return CouldMatch(TraceQLValue.Nil);
+        }
+
+        foreach (var item in items)
+        {
+            if (CouldMatch(value(item)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     public override string ToString() => Op switch
     {
@@ -212,6 +264,11 @@ public sealed class AttributeBag
 
     public void Add(string key, TraceQLValue value)
     {
+        if (ReferenceEquals(this, Empty))
+        {
+            throw new InvalidOperationException("AttributeBag.Empty is shared and read-only; create a new bag");
+        }
+
         if (Count == _keys.Length)
         {
             int n = Math.Max(4, Count * 2);

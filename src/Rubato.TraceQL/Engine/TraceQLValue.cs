@@ -159,7 +159,7 @@ public readonly struct TraceQLValue : IEquatable<TraceQLValue>
         ValueKind.Nil => "nil",
         ValueKind.Int => _n.ToString(CultureInfo.InvariantCulture),
         ValueKind.Float => Float.ToString("R", CultureInfo.InvariantCulture),
-        ValueKind.Duration => Rubato.Common.Configuration.GoDuration.Format(TimeSpan.FromTicks(_n / 100)),
+        ValueKind.Duration => ValueText.GoDuration(_n),
         ValueKind.String => String,
         ValueKind.Bool => Bool ? "true" : "false",
         ValueKind.Status => Status switch { SpanStatus.Ok => "ok", SpanStatus.Error => "error", _ => "unset" },

@@ -6,7 +6,7 @@ namespace Rubato.TraceQL.Engine;
 
 /// <summary>
 /// TraceQL operator semantics on <see cref="TraceQLValue"/>s (Tempo's ast_execute.go), shared by the evaluator and by
-/// <see cref="Condition.CouldMatch"/> so storage-side filtering can never disagree with the engine.
+/// <c>Condition.CouldMatch</c> so storage-side filtering can never disagree with the engine.
 /// </summary>
 /// <remarks>
 /// Rules: any comparison with nil is false (also <c>!=</c>; existence is <c>!= nil</c>). Int, float and duration compare

@@ -1,0 +1,276 @@
+using System.Text.Json;
+using Rubato.TraceQL.Ast;
+
+namespace Rubato.TraceQL.Engine;
+
+/// <summary>
+/// Collects attribute names per scope from spans (Tempo's <c>/api/v2/search/tags</c>: <c>{"scopes":[{name,tags}]}</c>).
+/// Scopes: span, resource, event, link, instrumentation, intrinsic (the fixed list of intrinsic names). Also the
+/// combiner: <see cref="Add(TagNamesCollector)"/> merges collectors of other jobs. Not thread-safe.
+/// </summary>
+public sealed class TagNamesCollector
+{
+    /// <summary>The intrinsic names Tempo lists in the <c>intrinsic</c> scope.</summary>
+    public static readonly IReadOnlyList<string> IntrinsicTags =
+    [
+        "duration", "event:name", "event:timeSinceStart", "instrumentation:name", "instrumentation:version", "kind",
+        "link:spanID", "link:traceID", "name", "rootName", "rootServiceName", "span:childCount", "span:duration",
+        "span:id", "span:kind", "span:name", "span:parentID", "span:status", "span:statusMessage", "status",
+        "statusMessage", "trace:duration", "trace:id", "trace:rootName", "trace:rootService", "traceDuration",
+    ];
+
+    private static readonly string[] s_scopes = ["span", "resource", "event", "link", "instrumentation"];
+    private readonly Dictionary<string, HashSet<string>> _tags = new(StringComparer.Ordinal);
+
+    /// <param name="scope">null or "all" for every scope, else one of span/resource/event/link/instrumentation/intrinsic.</param>
+    /// <param name="limit">Maximum distinct names per scope (0 = unlimited).</param>
+    public TagNamesCollector(string? scope = null, int limit = 0)
+    {
+        if (scope is not null && scope != "all" && scope != "intrinsic" && Array.IndexOf(s_scopes, scope) < 0)
+        {
+            throw new ArgumentException($"unknown tag scope '{scope}': use span, resource, event, link, instrumentation, intrinsic or all", nameof(scope));
+        }
+
+        Scope = scope is null or "all" ? null : scope;
+        Limit = limit;
+    }
+
+    public string? Scope { get; }
+
+    public int Limit { get; }
+
+    public void Add(EvalSpan span)
+    {
+        ArgumentNullException.ThrowIfNull(span);
+        AddBag("span", span.Attributes);
+        AddBag("resource", span.ResourceAttributes);
+        AddBag("instrumentation", span.ScopeAttributes);
+        foreach (var e in span.Events)
+        {
+            AddBag("event", e.Attributes);
+        }
+
+        foreach (var l in span.Links)
+        {
+            AddBag("link", l.Attributes);
+        }
+    }
+
+    public void Add(TagNamesCollector other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        foreach (var (scope, names) in other._tags)
+        {
+            foreach (var n in names)
+            {
+                AddName(scope, n);
+            }
+        }
+    }
+
+    /// <summary>(scope, sorted names) in Tempo's scope order; the intrinsic scope is included when requested.</summary>
+    public List<(string Name, List<string> Tags)> Scopes()
+    {
+        var result = new List<(string, List<string>)>();
+        foreach (var s in s_scopes)
+        {
+            if (Scope is not null && Scope != s)
+            {
+                continue;
+            }
+
+            var names = _tags.TryGetValue(s, out var set) ? set.Order(StringComparer.Ordinal).ToList() : [];
+            if (names.Count > 0)
+            {
+                result.Add((s, names));
+            }
+        }
+
+        if (Scope is null or "intrinsic")
+        {
+            result.Add(("intrinsic", [.. IntrinsicTags]));
+        }
+
+        return result;
+    }
+
+    public void WriteJson(Utf8JsonWriter w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        w.WriteStartObject();
+        w.WriteStartArray("scopes");
+        foreach (var (name, tags) in Scopes())
+        {
+            w.WriteStartObject();
+            w.WriteString("name", name);
+            w.WriteStartArray("tags");
+            foreach (var t in tags)
+            {
+                w.WriteStringValue(t);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private void AddBag(string scope, AttributeBag bag)
+    {
+        if (Scope is not null && Scope != scope)
+        {
+            return;
+        }
+
+        for (int i = 0; i < bag.Count; i++)
+        {
+            AddName(scope, bag.KeyAt(i));
+        }
+    }
+
+    private void AddName(string scope, string name)
+    {
+        if (!_tags.TryGetValue(scope, out var set))
+        {
+            _tags[scope] = set = new HashSet<string>(StringComparer.Ordinal);
+        }
+
+        if (Limit <= 0 || set.Count < Limit)
+        {
+            set.Add(name);
+        }
+    }
+}
+
+/// <summary>
+/// Collects distinct typed values of one tag (Tempo's <c>/api/v2/search/tag/{tag}/values</c>:
+/// <c>{"tagValues":[{type,value}]}</c>; types string, int, float, bool, duration, keyword for status/kind).
+/// The tag is a TraceQL field: <c>span.http.method</c>, <c>resource.service.name</c>, <c>.x</c>, <c>span:name</c>, ...
+/// Array attributes contribute each element. Also the combiner (<see cref="Add(TagValuesCollector)"/>). Not thread-safe.
+/// </summary>
+public sealed class TagValuesCollector
+{
+    private readonly FieldExpr _field;
+    private readonly HashSet<(string Type, string Value)> _values = [];
+    private readonly List<(string Type, string Value)> _order = [];
+
+    /// <param name="tag">A scoped attribute or intrinsic name as in TraceQL (parsed with the TraceQL parser).</param>
+    /// <param name="limit">Maximum distinct values (0 = unlimited).</param>
+    public TagValuesCollector(string tag, int limit = 0)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tag);
+        FieldExpr? field;
+        try
+        {
+            var root = Parsing.TraceQLParser.Parse("{ " + tag + " != nil }");
+            field = (root.SearchPipeline?.Elements.FirstOrDefault() as SpansetFilter)?.Expression is UnaryExpr { Op: UnaryOp.Exists } u ? u.Operand : null;
+        }
+        catch (TraceQLException e)
+        {
+            throw new ArgumentException($"'{tag}' is not a TraceQL attribute or intrinsic name: {e.Message}", nameof(tag), e);
+        }
+
+        _field = field is AttributeExpr or IntrinsicExpr
+            ? field
+            : throw new ArgumentException($"'{tag}' is not a TraceQL attribute or intrinsic name", nameof(tag));
+        Tag = tag;
+        Limit = limit;
+    }
+
+    public string Tag { get; }
+
+    public int Limit { get; }
+
+    /// <summary>True once <see cref="Limit"/> distinct values are collected.</summary>
+    public bool IsFull => Limit > 0 && _order.Count >= Limit;
+
+    public IReadOnlyList<(string Type, string Value)> Values => _order;
+
+    public void Add(EvalSpan span)
+    {
+        ArgumentNullException.ThrowIfNull(span);
+        var shape = FilterShape.Of(_field);
+        if (shape.UsesEvents)
+        {
+            foreach (var e in span.Events)
+            {
+                AddValue(FieldEvaluator.Evaluate(_field, span, e, null));
+            }
+        }
+        else if (shape.UsesLinks)
+        {
+            foreach (var l in span.Links)
+            {
+                AddValue(FieldEvaluator.Evaluate(_field, span, null, l));
+            }
+        }
+        else
+        {
+            AddValue(FieldEvaluator.Evaluate(_field, span, null, null));
+        }
+    }
+
+    public void Add(TagValuesCollector other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        foreach (var v in other._order)
+        {
+            AddTyped(v);
+        }
+    }
+
+    public void WriteJson(Utf8JsonWriter w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        w.WriteStartObject();
+        w.WriteStartArray("tagValues");
+        foreach (var (type, value) in _order)
+        {
+            w.WriteStartObject();
+            w.WriteString("type", type);
+            w.WriteString("value", value);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private void AddValue(in TraceQLValue v)
+    {
+        if (v.Kind == ValueKind.Array)
+        {
+            foreach (var e in v.Array)
+            {
+                AddValue(e);
+            }
+
+            return;
+        }
+
+        string? type = v.Kind switch
+        {
+            ValueKind.String => "string",
+            ValueKind.Int => "int",
+            ValueKind.Float => "float",
+            ValueKind.Bool => "bool",
+            ValueKind.Duration => "duration",
+            ValueKind.Status or ValueKind.Kind => "keyword",
+            _ => null,
+        };
+        if (type is not null)
+        {
+            AddTyped((type, ValueText.Format(v)));
+        }
+    }
+
+    private void AddTyped((string, string) tv)
+    {
+        if (!IsFull && _values.Add(tv))
+        {
+            _order.Add(tv);
+        }
+    }
+}

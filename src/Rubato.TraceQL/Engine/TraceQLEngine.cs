@@ -1,0 +1,226 @@
+using Rubato.TraceQL.Ast;
+
+namespace Rubato.TraceQL.Engine;
+
+/// <summary>Parameters of one search (Tempo's <c>limit</c>, <c>spss</c>, <c>start</c>, <c>end</c>).</summary>
+public sealed record SearchOptions
+{
+    public const int DefaultLimit = 20;
+    public const int DefaultSpansPerSpanSet = 3;
+
+    /// <summary>Maximum traces returned; values &lt;= 0 mean <see cref="DefaultLimit"/>.</summary>
+    public int Limit { get; init; } = DefaultLimit;
+
+    /// <summary>Maximum spans listed per spanset (all still count in <c>matched</c>); &lt;= 0 means the default.</summary>
+    public int SpansPerSpanSet { get; init; } = DefaultSpansPerSpanSet;
+
+    /// <summary>Time range in Unix nanoseconds; 0/0 = unbounded. Traces overlapping the range are searched.</summary>
+    public long StartUnixNanos { get; init; }
+
+    public long EndUnixNanos { get; init; }
+
+    internal int EffectiveLimit => Limit > 0 ? Limit : DefaultLimit;
+
+    internal int EffectiveSpss => SpansPerSpanSet > 0 ? SpansPerSpanSet : DefaultSpansPerSpanSet;
+}
+
+/// <summary>Optional interface of fetchers that can report how many bytes they read (for <c>inspectedBytes</c>).</summary>
+public interface IFetchStatistics
+{
+    /// <summary>Bytes read so far by this fetcher; read by the engine after enumeration ends.</summary>
+    ulong InspectedBytes { get; }
+}
+
+/// <summary>
+/// TraceQL search (Tempo's ExecuteSearch): compile the query to a fetch request, stream candidate spansets from a
+/// fetcher, evaluate the pipeline per trace and shape the matches as <see cref="TraceSearchMetadata"/>.
+/// </summary>
+/// <remarks>
+/// Hints: <c>most_recent=true</c> scans everything and keeps the <c>limit</c> most recent traces (by start time);
+/// without it the first <c>limit</c> matching traces win and fetching stops as soon as they are found.
+/// <c>sample</c>/<c>trace_sample</c>/<c>span_sample</c> are accepted and currently search everything (exact results);
+/// other hints are accepted and ignored.
+/// </remarks>
+public static class TraceQLEngine
+{
+    /// <summary>Runs a search. Throws <see cref="TraceQLEvaluationException"/> for metrics queries.</summary>
+    public static async Task<SearchResult> SearchAsync(RootExpr query, ISpansetFetcher fetcher, SearchOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(fetcher);
+        var compiled = CompiledSearch.Compile(query, options);
+        var combiner = new SearchResultCombiner(compiled.Limit, compiled.MostRecent);
+        var metrics = new SearchMetrics();
+        await foreach (var candidates in fetcher.FetchAsync(compiled.Request, cancellationToken).ConfigureAwait(false))
+        {
+            metrics.InspectedTraces++;
+            metrics.InspectedSpans += (ulong)candidates.Spans.Count;
+            var md = compiled.Evaluate(candidates);
+            if (md is not null)
+            {
+                combiner.AddTrace(md);
+                if (combiner.IsComplete)
+                {
+                    break;
+                }
+            }
+        }
+
+        if (fetcher is IFetchStatistics stats)
+        {
+            metrics.InspectedBytes = stats.InspectedBytes;
+        }
+
+        metrics.CompletedJobs = 1;
+        metrics.TotalJobs = 1;
+        combiner.AddMetrics(metrics);
+        return combiner.Result();
+    }
+}
+
+/// <summary>
+/// A query prepared for searching: the fetch request and a per-trace evaluator. Immutable after <see cref="Compile"/>
+/// except for the evaluator's caches; use from one thread at a time (compile again per concurrent job).
+/// </summary>
+public sealed class CompiledSearch
+{
+    private readonly PipelineEvaluator _evaluator;
+    private readonly List<(string Key, FieldExpr Expr)> _outputFields;
+
+    private CompiledSearch(RootExpr root, Pipeline pipeline, SearchOptions options)
+    {
+        Root = root;
+        Request = ConditionExtractor.Extract(pipeline, options.StartUnixNanos, options.EndUnixNanos);
+        _evaluator = new PipelineEvaluator(pipeline);
+        Limit = options.EffectiveLimit;
+        SpansPerSpanSet = options.EffectiveSpss;
+        MostRecent = root.GetHint("most_recent")?.Value is BoolLiteral { Value: true };
+        StartUnixNanos = options.StartUnixNanos;
+        EndUnixNanos = options.EndUnixNanos;
+        _outputFields = OutputFields(pipeline);
+    }
+
+    public RootExpr Root { get; }
+
+    public FetchSpansRequest Request { get; }
+
+    public int Limit { get; }
+
+    public int SpansPerSpanSet { get; }
+
+    public bool MostRecent { get; }
+
+    public long StartUnixNanos { get; }
+
+    public long EndUnixNanos { get; }
+
+    public static CompiledSearch Compile(RootExpr query, SearchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(options);
+        if (query.IsMetrics)
+        {
+            throw new TraceQLEvaluationException(
+                $"'{query}' is a metrics query; search runs spanset queries only (use the metrics query_range API)");
+        }
+
+        return new CompiledSearch(query, query.SearchPipeline!, options);
+    }
+
+    /// <summary>The search metadata of one trace's candidates, or null when nothing matched or it is out of range.</summary>
+    public TraceSearchMetadata? Evaluate(Spanset candidates)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        var t = candidates.Trace;
+        if (EndUnixNanos > 0 && (t.StartUnixNanos > (ulong)EndUnixNanos || t.StartUnixNanos + t.DurationNanos < (ulong)StartUnixNanos))
+        {
+            return null;
+        }
+
+        var sets = _evaluator.Evaluate(candidates);
+        if (sets.Count == 0)
+        {
+            return null;
+        }
+
+        var md = new TraceSearchMetadata
+        {
+            TraceId = t.TraceId,
+            RootServiceName = t.RootServiceName,
+            RootTraceName = t.RootSpanName,
+            StartTimeUnixNano = t.StartUnixNanos,
+            DurationNanos = t.DurationNanos,
+            ServiceStats = t.ServiceStats is null ? null : new Dictionary<string, ServiceStat>(t.ServiceStats, StringComparer.Ordinal),
+        };
+        foreach (var ss in sets)
+        {
+            var r = new SpanSetResult { Matched = (uint)ss.Spans.Count };
+            r.Attributes.AddRange(ss.GroupAttributes);
+            for (int i = 0; i < ss.Spans.Count && i < SpansPerSpanSet; i++)
+            {
+                r.Spans.Add(ToResult(ss.Spans[i]));
+            }
+
+            md.SpanSets.Add(r);
+        }
+
+        return md;
+    }
+
+    private SpanResult ToResult(EvalSpan s)
+    {
+        var r = new SpanResult
+        {
+            SpanId = s.SpanId,
+            Name = s.Name,
+            StartTimeUnixNano = s.StartUnixNanos,
+            DurationNanos = s.DurationNanos < 0 ? 0 : (ulong)s.DurationNanos,
+        };
+        foreach (var (key, expr) in _outputFields)
+        {
+            var v = FieldEvaluator.Evaluate(expr, s, null, null);
+            if (!v.IsNil)
+            {
+                r.Attributes.Add(new(key, v));
+            }
+        }
+
+        return r;
+    }
+
+    /// <summary>
+    /// Attributes shown on result spans: every span/resource/instrumentation attribute and intrinsic the filters read,
+    /// then select() fields; not span name/duration (top-level fields) nor event/link fields (per event/link).
+    /// Keys are the attribute name without scope (as Tempo), intrinsics by name (<c>status</c>, <c>trace:rootService</c>).
+    /// </summary>
+    private static List<(string, FieldExpr)> OutputFields(Pipeline pipeline)
+    {
+        var list = new List<(string, FieldExpr)>();
+        var seen = new HashSet<FieldExpr>();
+        foreach (var n in pipeline.DescendantsAndSelf())
+        {
+            IEnumerable<FieldExpr> fields = n switch
+            {
+                SpansetFilter f => f.Expression.DescendantsAndSelf().OfType<FieldExpr>(),
+                SelectOperation s => s.Attributes,
+                _ => [],
+            };
+            foreach (var fe in fields)
+            {
+                string? key = fe switch
+                {
+                    AttributeExpr { Scope: AttributeScope.Event or AttributeScope.Link } => null,
+                    AttributeExpr a => a.Name,
+                    IntrinsicExpr { Intrinsic: Intrinsic.Name or Intrinsic.Duration or Intrinsic.EventName or Intrinsic.EventTimeSinceStart or Intrinsic.LinkSpanId or Intrinsic.LinkTraceId } => null,
+                    IntrinsicExpr i => Intrinsics.CanonicalName(i.Intrinsic) is var c && c.StartsWith("span:", StringComparison.Ordinal) ? c[5..] : c,
+                    _ => null,
+                };
+                if (key is not null && seen.Add(fe))
+                {
+                    list.Add((key, fe));
+                }
+            }
+        }
+
+        return list;
+    }
+}
