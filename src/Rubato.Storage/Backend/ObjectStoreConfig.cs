@@ -45,6 +45,14 @@ public sealed class S3ObjectStoreConfig : IValidatableConfig
 
     public int HedgeRequestsUpTo { get; set; } = 2;
 
+    /// <summary>
+    /// Rubato extension for S3-compatible servers whose delimiter listings are incomplete (s3rver 3.7 drops a common
+    /// prefix whose objects all sit two or more levels down, and fails to paginate pages of only common prefixes):
+    /// list every key under the prefix without a delimiter and derive the child names locally. Correct everywhere,
+    /// but costs one request per 1000 nested keys instead of per 1000 children, so leave it off for real S3.
+    /// </summary>
+    public bool ListRecursive { get; set; }
+
     public int RetryMaxAttempts { get; set; } = 10;
 
     public TimeSpan RetryBackoffInitial { get; set; } = TimeSpan.FromMilliseconds(200);

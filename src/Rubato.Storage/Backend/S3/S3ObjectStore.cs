@@ -28,6 +28,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     private readonly string _prefix;
     private readonly long _partSize;
     private readonly int _pageSize;
+    private readonly bool _listRecursive;
     private readonly BackendRequestPolicy _policy;
 
     public S3ObjectStore(S3ObjectStoreConfig config, ObjectStoreOptions? options = null)
@@ -39,6 +40,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         _prefix = config.Prefix.Trim('/');
         _partSize = config.EffectivePartSize();
         _pageSize = options.ListPageSize;
+        _listRecursive = config.ListRecursive;
         _policy = new BackendRequestPolicy("s3", config.RetryOptions(), config.HedgeOptions(), options.Metrics, options.Time, e => e is AmazonServiceException a && a.StatusCode != 0 ? a.StatusCode : null);
 
         var s3 = new AmazonS3Config
@@ -162,7 +164,15 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                     await SkipAsync(resp.ResponseStream, offset, c).ConfigureAwait(false);
                 }
 
-                return await ReadFullyAsync(resp.ResponseStream, into, c).ConfigureAwait(false);
+                // Read no further than the object's size from Content-Range ("bytes a-b/size"): s3rver 3.7 answers a range
+                // on an empty object with a 1-byte promise and no body.
+                var target = into;
+                if (TotalFromContentRange(resp.ContentRange) is { } total)
+                {
+                    target = into[..(int)Math.Clamp(total - offset, 0, into.Length)];
+                }
+
+                return target.Length == 0 ? 0 : await ReadFullyAsync(resp.ResponseStream, target, c).ConfigureAwait(false);
             }, ct).ConfigureAwait(false);
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
@@ -182,7 +192,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         string? token = null;
         do
         {
-            var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = listPrefix, Delimiter = "/", MaxKeys = _pageSize, ContinuationToken = token };
+            var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = listPrefix, Delimiter = _listRecursive ? null : "/", MaxKeys = _pageSize, ContinuationToken = token };
             var resp = await _policy.RunAsync("LIST", c => _client.ListObjectsV2Async(request, c), ct).ConfigureAwait(false);
             foreach (string p in resp.CommonPrefixes ?? [])
             {
@@ -325,6 +335,14 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         {
             names.Add(name);
         }
+    }
+
+    internal static long? TotalFromContentRange(string? contentRange)
+    {
+        int slash = contentRange?.LastIndexOf('/') ?? -1;
+        return slash >= 0 && long.TryParse(contentRange.AsSpan(slash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long total)
+            ? total
+            : null;
     }
 
     private static MemoryStream AsStream(ReadOnlyMemory<byte> data) =>
