@@ -10,10 +10,11 @@ namespace Rubato.TraceQL.Engine;
 /// Semantics (Tempo's ast_execute.go):
 /// <list type="bullet">
 /// <item><c>{ f }</c> keeps the spans of each spanset for which f is true; empty spansets are dropped.</item>
-/// <item><c>A op B</c> evaluates both sides on the same input; for every pair (a, b) of resulting spansets:
+/// <item><c>A op B</c> evaluates both sides on each input spanset; with a and b the spans each side returns:
 /// <c>&amp;&amp;</c> gives a ∪ b when both are non-empty; <c>||</c> gives a ∪ b; <c>&gt; &lt; &gt;&gt; &lt;&lt; ~</c>
 /// give the spans of b that are a child / parent / descendant / ancestor / sibling of some span of a; the <c>!</c> forms
-/// give the spans of b that are not; the <c>&amp;</c> forms give those spans of b plus the spans of a they relate to.</item>
+/// give the spans of b that are not; the <c>&amp;</c> forms give those spans of b plus the spans of a they relate to.
+/// Structural operators (negated ones included) give nothing when either side is empty.</item>
 /// <item><c>| count() &gt; n</c> etc. keep spansets whose aggregate passes and record it in <see cref="Spanset.Scalar"/>.</item>
 /// <item><c>by(e)</c> splits each spanset by the value of e (nil is a group of its own), in first-seen order, and
 /// records <c>("by(e)", value)</c>; <c>coalesce()</c> merges a trace's spansets into one; <c>select()</c> filters nothing.</item>
@@ -123,40 +124,65 @@ public sealed class PipelineEvaluator
 
     private List<Spanset> Operation(SpansetOperation op, List<Spanset> input)
     {
-        var lhs = EvalElement(op.Left, input);
-        var rhs = EvalElement(op.Right, input);
+        // Per input spanset (as Tempo): both sides run on that spanset alone, their result spans are flattened, and
+        // the operator combines them into one spanset that keeps the input's scalar and by() attributes.
         var output = new List<Spanset>();
-        foreach (var l in lhs)
+        var single = new List<Spanset>(1);
+        foreach (var ss in input)
         {
-            foreach (var r in rhs)
+            single.Clear();
+            single.Add(ss);
+            var lhs = Flatten(EvalElement(op.Left, single));
+            single.Clear();
+            single.Add(ss);
+            var rhs = Flatten(EvalElement(op.Right, single));
+            List<EvalSpan> spans;
+            switch (op.Op)
             {
-                List<EvalSpan> spans;
-                switch (op.Op)
-                {
-                    case SpansetOp.And:
-                        if (l.Spans.Count == 0 || r.Spans.Count == 0)
-                        {
-                            continue;
-                        }
+                case SpansetOp.And:
+                    if (lhs.Count == 0 || rhs.Count == 0)
+                    {
+                        continue;
+                    }
 
-                        spans = Union(l.Spans, r.Spans);
-                        break;
-                    case SpansetOp.Union:
-                        spans = Union(l.Spans, r.Spans);
-                        break;
-                    default:
-                        spans = Structural(op.Op, l.Spans, r.Spans);
-                        break;
-                }
+                    spans = Union(lhs, rhs);
+                    break;
+                case SpansetOp.Union:
+                    spans = Union(lhs, rhs);
+                    break;
+                default:
+                    if (lhs.Count == 0 || rhs.Count == 0)
+                    {
+                        continue;
+                    }
 
-                if (spans.Count > 0)
-                {
-                    output.Add(l.CloneWith(spans));
-                }
+                    spans = Structural(op.Op, lhs, rhs);
+                    break;
+            }
+
+            if (spans.Count > 0)
+            {
+                output.Add(ss.CloneWith(spans));
             }
         }
 
         return output;
+    }
+
+    private static List<EvalSpan> Flatten(List<Spanset> sets)
+    {
+        if (sets.Count == 1)
+        {
+            return sets[0].Spans;
+        }
+
+        var all = new List<EvalSpan>();
+        foreach (var s in sets)
+        {
+            all.AddRange(s.Spans);
+        }
+
+        return sets.Count == 0 ? all : Union(all, []);
     }
 
     private static List<EvalSpan> Union(List<EvalSpan> a, List<EvalSpan> b)
