@@ -13,7 +13,6 @@ using Rubato.Common.Tenancy;
 using Rubato.Grpc;
 using Rubato.Receivers.Jaeger;
 using Rubato.Receivers.Wire;
-using ProtoWriter = Rubato.Receivers.Wire.ProtoWriter;
 using Rubato.Receivers.Zipkin;
 
 namespace Rubato.Receivers;
@@ -165,9 +164,8 @@ internal sealed class ReceiverHandlers
         }
 
         http.Response.ContentType = ProtobufContentType;
-        var pw = new ProtoWriter();
-        pw.Int64Field(1, (int)code);
-        pw.StringField(2, message);
+        using var pw = new ProtoWriter(64 + (message.Length * 3));
+        WriteStatusCodeAndMessage(pw, code, message);
         return http.Response.Body.WriteAsync(pw.ToArray()).AsTask();
     }
 
@@ -252,19 +250,36 @@ internal sealed class ReceiverHandlers
     /// </summary>
     internal string StatusDetailsWithRetryInfo(GrpcStatusCode code, string message)
     {
-        var duration = new ProtoWriter();
-        duration.Int64Field(1, (long)_retryAfter.TotalSeconds);
-        duration.Int64Field(2, (long)(_retryAfter.Ticks % TimeSpan.TicksPerSecond * 100));
-        var retryInfo = new ProtoWriter();
-        retryInfo.BytesField(1, duration.ToArray());
-        var any = new ProtoWriter();
-        any.StringField(1, "type.googleapis.com/google.rpc.RetryInfo");
-        any.BytesField(2, retryInfo.ToArray());
-        var status = new ProtoWriter();
-        status.Int64Field(1, (int)code);
-        status.StringField(2, message);
-        status.BytesField(3, any.ToArray());
-        return Convert.ToBase64String(status.ToArray()).TrimEnd('=');
+        using var status = new ProtoWriter(128 + (message.Length * 3));
+        WriteStatusCodeAndMessage(status, code, message);
+        int any = status.BeginMessage(3);
+        status.WriteStringField(1, "type.googleapis.com/google.rpc.RetryInfo");
+        int retryInfo = status.BeginMessage(2);
+        int duration = status.BeginMessage(1);
+        WriteNonZeroInt64(status, 1, (long)_retryAfter.TotalSeconds);
+        WriteNonZeroInt64(status, 2, _retryAfter.Ticks % TimeSpan.TicksPerSecond * 100);
+        status.EndMessage(duration);
+        status.EndMessage(retryInfo);
+        status.EndMessage(any);
+        return Convert.ToBase64String(status.WrittenSpan).TrimEnd('=');
+    }
+
+    /// <summary><c>google.rpc.Status</c> fields 1 and 2, omitting proto3 defaults (code 0, empty message).</summary>
+    private static void WriteStatusCodeAndMessage(ProtoWriter w, GrpcStatusCode code, string message)
+    {
+        WriteNonZeroInt64(w, 1, (int)code);
+        if (!string.IsNullOrEmpty(message))
+        {
+            w.WriteStringField(2, message);
+        }
+    }
+
+    private static void WriteNonZeroInt64(ProtoWriter w, int field, long value)
+    {
+        if (value != 0)
+        {
+            w.WriteVarintField(field, (ulong)value);
+        }
     }
 
     private string ResolveGrpcTenant(GrpcCallContext call, string receiver)

@@ -1,3 +1,5 @@
+using Rubato.Common.Otlp;
+
 namespace Rubato.Receivers;
 
 /// <summary>
@@ -16,6 +18,16 @@ public sealed class TraceFormatException : FormatException
         : base(message, inner)
     {
         Offset = -1;
+    }
+
+    /// <summary>
+    /// Wraps a protobuf wire error from the shared <see cref="ProtoReader"/>: its message already names the offset,
+    /// so it is only prefixed with <c>protobuf: </c>, and its <see cref="OtlpFormatException.Offset"/> is kept.
+    /// </summary>
+    internal TraceFormatException(OtlpFormatException wireError)
+        : base($"protobuf: {wireError.Message}", wireError)
+    {
+        Offset = wireError.Offset;
     }
 
     /// <summary>Byte offset in the input where decoding failed, or -1 when not known.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Text;
 
 namespace Rubato.Common.Otlp;
 
@@ -172,6 +173,24 @@ public ref struct ProtoReader
         return start;
     }
 
+    /// <summary>
+    /// Reads a length-delimited field as strict UTF-8: invalid bytes throw (naming the field's offset) instead of
+    /// becoming U+FFFD. Allocates the string.
+    /// </summary>
+    public string ReadString()
+    {
+        int at = AbsolutePosition;
+        var bytes = ReadLengthDelimited();
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new OtlpFormatException($"string field at offset {at} is not valid UTF-8", at);
+        }
+    }
+
     /// <summary>A reader over a length-delimited sub-message, carrying the absolute offset.</summary>
     public ProtoReader ReadSubMessage()
     {
@@ -252,6 +271,19 @@ public ref struct ProtoReader
                 AbsolutePosition);
         }
     }
+
+    /// <summary>Throws unless the wire type is the one the field requires; <paramref name="field"/> names it (e.g. <c>Span.name</c>).</summary>
+    public readonly void Expect(WireType actual, WireType expected, string field)
+    {
+        if (actual != expected)
+        {
+            throw new OtlpFormatException(
+                $"field {field} has wire type {actual}, expected {expected} (offset {AbsolutePosition})",
+                AbsolutePosition);
+        }
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly OtlpFormatException Truncated(string what, int size) =>
         new($"truncated {what} at offset {AbsolutePosition}: needs {size} bytes, {_data.Length - _pos} remain", AbsolutePosition);

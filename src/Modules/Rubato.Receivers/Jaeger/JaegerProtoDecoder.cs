@@ -1,6 +1,6 @@
 using Rubato.Common.Ids;
 using Rubato.Common.Model;
-using Rubato.Receivers.Wire;
+using Rubato.Common.Otlp;
 
 namespace Rubato.Receivers.Jaeger;
 
@@ -14,22 +14,30 @@ namespace Rubato.Receivers.Jaeger;
 /// <remarks>Pure and thread-safe. A span carrying its own process goes to a resource of its own, as in the collector.</remarks>
 public static class JaegerProtoDecoder
 {
+    /// <exception cref="TraceFormatException">Malformed protobuf (wire errors are prefixed <c>protobuf: </c> and keep their offset) or invalid ids.</exception>
     public static Trace DecodePostSpansRequest(ReadOnlySpan<byte> body)
     {
         var trace = new Trace();
         var r = new ProtoReader(body);
-        while (r.TryReadTag(out int field, out var wt))
+        try
         {
-            if (field == 1)
+            while (r.TryReadTag(out int field, out var wt))
             {
-                r.Expect(wt, WireType.Len, "PostSpansRequest.batch");
-                var batch = r.ReadMessage();
-                DecodeBatch(ref batch, trace);
+                if (field == 1)
+                {
+                    r.Expect(wt, WireType.LengthDelimited, "PostSpansRequest.batch");
+                    var batch = r.ReadSubMessage();
+                    DecodeBatch(ref batch, trace);
+                }
+                else
+                {
+                    r.SkipField(field, wt);
+                }
             }
-            else
-            {
-                r.Skip(wt);
-            }
+        }
+        catch (OtlpFormatException e)
+        {
+            throw new TraceFormatException(e);
         }
 
         return trace;
@@ -47,22 +55,22 @@ public static class JaegerProtoDecoder
             {
                 case 1:
                     {
-                        r.Expect(wt, WireType.Len, "Batch.spans");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Batch.spans");
+                        var m = r.ReadSubMessage();
                         spans.Add(DecodeSpan(ref m));
                         break;
                     }
 
                 case 2:
                     {
-                        r.Expect(wt, WireType.Len, "Batch.process");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Batch.process");
+                        var m = r.ReadSubMessage();
                         batchProcess = DecodeProcess(ref m);
                         break;
                     }
 
                 default:
-                    r.Skip(wt);
+                    r.SkipField(field, wt);
                     break;
             }
         }
@@ -120,19 +128,19 @@ public static class JaegerProtoDecoder
             switch (field)
             {
                 case 1:
-                    r.Expect(wt, WireType.Len, "Process.service_name");
+                    r.Expect(wt, WireType.LengthDelimited, "Process.service_name");
                     name = r.ReadString();
                     break;
                 case 2:
                     {
-                        r.Expect(wt, WireType.Len, "Process.tags");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Process.tags");
+                        var m = r.ReadSubMessage();
                         (tags ??= []).Add(DecodeKeyValue(ref m));
                         break;
                     }
 
                 default:
-                    r.Skip(wt);
+                    r.SkipField(field, wt);
                     break;
             }
         }
@@ -142,7 +150,7 @@ public static class JaegerProtoDecoder
 
     private static (JaegerTranslation.DecodedSpan, ProcessInfo?) DecodeSpan(ref ProtoReader r)
     {
-        int start = r.Position;
+        int start = r.AbsolutePosition;
         var span = new Span();
         bool sawTrace = false, sawSpan = false;
         List<JaegerTranslation.Reference>? refs = null;
@@ -153,23 +161,23 @@ public static class JaegerProtoDecoder
             switch (field)
             {
                 case 1:
-                    r.Expect(wt, WireType.Len, "Span.trace_id");
+                    r.Expect(wt, WireType.LengthDelimited, "Span.trace_id");
                     span.TraceId = ReadTraceId(ref r, "Span.trace_id");
                     sawTrace = true;
                     break;
                 case 2:
-                    r.Expect(wt, WireType.Len, "Span.span_id");
+                    r.Expect(wt, WireType.LengthDelimited, "Span.span_id");
                     span.SpanId = ReadSpanId(ref r, "Span.span_id");
                     sawSpan = true;
                     break;
                 case 3:
-                    r.Expect(wt, WireType.Len, "Span.operation_name");
+                    r.Expect(wt, WireType.LengthDelimited, "Span.operation_name");
                     span.Name = r.ReadString();
                     break;
                 case 4:
                     {
-                        r.Expect(wt, WireType.Len, "Span.references");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.references");
+                        var m = r.ReadSubMessage();
                         (refs ??= []).Add(DecodeRef(ref m));
                         break;
                     }
@@ -180,46 +188,46 @@ public static class JaegerProtoDecoder
                     break;
                 case 6:
                     {
-                        r.Expect(wt, WireType.Len, "Span.start_time");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.start_time");
+                        var m = r.ReadSubMessage();
                         span.StartTimeUnixNano = DecodeTimestamp(ref m);
                         break;
                     }
 
                 case 7:
                     {
-                        r.Expect(wt, WireType.Len, "Span.duration");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.duration");
+                        var m = r.ReadSubMessage();
                         duration = DecodeTimestamp(ref m);
                         break;
                     }
 
                 case 8:
                     {
-                        r.Expect(wt, WireType.Len, "Span.tags");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.tags");
+                        var m = r.ReadSubMessage();
                         span.Attributes.Add(DecodeKeyValue(ref m));
                         break;
                     }
 
                 case 9:
                     {
-                        r.Expect(wt, WireType.Len, "Span.logs");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.logs");
+                        var m = r.ReadSubMessage();
                         DecodeLog(ref m, span);
                         break;
                     }
 
                 case 10:
                     {
-                        r.Expect(wt, WireType.Len, "Span.process");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.process");
+                        var m = r.ReadSubMessage();
                         process = DecodeProcess(ref m);
                         break;
                     }
 
                 default:
-                    r.Skip(wt);
+                    r.SkipField(field, wt);
                     break;
             }
         }
@@ -244,11 +252,11 @@ public static class JaegerProtoDecoder
             switch (field)
             {
                 case 1:
-                    r.Expect(wt, WireType.Len, "SpanRef.trace_id");
+                    r.Expect(wt, WireType.LengthDelimited, "SpanRef.trace_id");
                     traceId = ReadTraceId(ref r, "SpanRef.trace_id");
                     break;
                 case 2:
-                    r.Expect(wt, WireType.Len, "SpanRef.span_id");
+                    r.Expect(wt, WireType.LengthDelimited, "SpanRef.span_id");
                     spanId = ReadSpanId(ref r, "SpanRef.span_id");
                     break;
                 case 3:
@@ -256,7 +264,7 @@ public static class JaegerProtoDecoder
                     type = r.ReadVarint();
                     break;
                 default:
-                    r.Skip(wt);
+                    r.SkipField(field, wt);
                     break;
             }
         }
@@ -274,22 +282,22 @@ public static class JaegerProtoDecoder
             {
                 case 1:
                     {
-                        r.Expect(wt, WireType.Len, "Log.timestamp");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Log.timestamp");
+                        var m = r.ReadSubMessage();
                         ts = DecodeTimestamp(ref m);
                         break;
                     }
 
                 case 2:
                     {
-                        r.Expect(wt, WireType.Len, "Log.fields");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Log.fields");
+                        var m = r.ReadSubMessage();
                         fields.Add(DecodeKeyValue(ref m));
                         break;
                     }
 
                 default:
-                    r.Skip(wt);
+                    r.SkipField(field, wt);
                     break;
             }
         }
@@ -311,7 +319,7 @@ public static class JaegerProtoDecoder
             switch (field)
             {
                 case 1:
-                    r.Expect(wt, WireType.Len, "KeyValue.key");
+                    r.Expect(wt, WireType.LengthDelimited, "KeyValue.key");
                     key = r.ReadString();
                     break;
                 case 2:
@@ -319,7 +327,7 @@ public static class JaegerProtoDecoder
                     vType = r.ReadVarint();
                     break;
                 case 3:
-                    r.Expect(wt, WireType.Len, "KeyValue.v_str");
+                    r.Expect(wt, WireType.LengthDelimited, "KeyValue.v_str");
                     vStr = r.ReadString();
                     break;
                 case 4:
@@ -335,11 +343,11 @@ public static class JaegerProtoDecoder
                     vFloat = r.ReadDouble();
                     break;
                 case 7:
-                    r.Expect(wt, WireType.Len, "KeyValue.v_binary");
-                    vBinary = r.ReadBytes().ToArray();
+                    r.Expect(wt, WireType.LengthDelimited, "KeyValue.v_binary");
+                    vBinary = r.ReadLengthDelimited().ToArray();
                     break;
                 default:
-                    r.Skip(wt);
+                    r.SkipField(field, wt);
                     break;
             }
         }
@@ -375,7 +383,7 @@ public static class JaegerProtoDecoder
                     nanos = (int)r.ReadVarint();
                     break;
                 default:
-                    r.Skip(wt);
+                    r.SkipField(field, wt);
                     break;
             }
         }
@@ -386,8 +394,8 @@ public static class JaegerProtoDecoder
 
     private static TraceId ReadTraceId(ref ProtoReader r, string field)
     {
-        int at = r.Position;
-        var bytes = r.ReadBytes();
+        int at = r.AbsolutePosition;
+        var bytes = r.ReadLengthDelimited();
         if (!TraceId.TryFromBytesPadded(bytes, out var id))
         {
             throw new TraceFormatException($"jaeger: {field} must be 1..16 bytes, got {bytes.Length}", at);
@@ -398,8 +406,8 @@ public static class JaegerProtoDecoder
 
     private static SpanId ReadSpanId(ref ProtoReader r, string field)
     {
-        int at = r.Position;
-        var bytes = r.ReadBytes();
+        int at = r.AbsolutePosition;
+        var bytes = r.ReadLengthDelimited();
         if (bytes.Length is 0 or > SpanId.Size)
         {
             throw new TraceFormatException($"jaeger: {field} must be 1..8 bytes, got {bytes.Length}", at);

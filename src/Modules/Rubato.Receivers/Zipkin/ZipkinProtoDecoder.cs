@@ -1,5 +1,5 @@
 using System.Net;
-using Rubato.Receivers.Wire;
+using Rubato.Common.Otlp;
 
 namespace Rubato.Receivers.Zipkin;
 
@@ -12,22 +12,30 @@ namespace Rubato.Receivers.Zipkin;
 /// </summary>
 public static class ZipkinProtoDecoder
 {
+    /// <exception cref="TraceFormatException">Malformed protobuf (wire errors are prefixed <c>protobuf: </c> and keep their offset) or invalid ids.</exception>
     public static List<ZipkinSpan> DecodeListOfSpans(ReadOnlySpan<byte> body)
     {
         var spans = new List<ZipkinSpan>();
         var r = new ProtoReader(body);
-        while (r.TryReadTag(out int field, out var wt))
+        try
         {
-            if (field == 1)
+            while (r.TryReadTag(out int field, out var wt))
             {
-                r.Expect(wt, WireType.Len, "ListOfSpans.spans");
-                var m = r.ReadMessage();
-                spans.Add(DecodeSpan(ref m, spans.Count));
+                if (field == 1)
+                {
+                    r.Expect(wt, WireType.LengthDelimited, "ListOfSpans.spans");
+                    var m = r.ReadSubMessage();
+                    spans.Add(DecodeSpan(ref m, spans.Count));
+                }
+                else
+                {
+                    r.SkipField(field, wt);
+                }
             }
-            else
-            {
-                r.Skip(wt);
-            }
+        }
+        catch (OtlpFormatException e)
+        {
+            throw new TraceFormatException(e);
         }
 
         return spans;
@@ -41,15 +49,15 @@ public static class ZipkinProtoDecoder
             switch (field)
             {
                 case 1:
-                    r.Expect(wt, WireType.Len, "Span.trace_id");
+                    r.Expect(wt, WireType.LengthDelimited, "Span.trace_id");
                     s.TraceId = Id(ref r, index, "trace_id", 8, 16);
                     break;
                 case 2:
-                    r.Expect(wt, WireType.Len, "Span.parent_id");
+                    r.Expect(wt, WireType.LengthDelimited, "Span.parent_id");
                     s.ParentId = Id(ref r, index, "parent_id", 8, 8);
                     break;
                 case 3:
-                    r.Expect(wt, WireType.Len, "Span.id");
+                    r.Expect(wt, WireType.LengthDelimited, "Span.id");
                     s.Id = Id(ref r, index, "id", 8, 8);
                     break;
                 case 4:
@@ -64,7 +72,7 @@ public static class ZipkinProtoDecoder
                     };
                     break;
                 case 5:
-                    r.Expect(wt, WireType.Len, "Span.name");
+                    r.Expect(wt, WireType.LengthDelimited, "Span.name");
                     s.Name = r.ReadString();
                     break;
                 case 6:
@@ -77,24 +85,24 @@ public static class ZipkinProtoDecoder
                     break;
                 case 8:
                     {
-                        r.Expect(wt, WireType.Len, "Span.local_endpoint");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.local_endpoint");
+                        var m = r.ReadSubMessage();
                         s.LocalEndpoint = DecodeEndpoint(ref m);
                         break;
                     }
 
                 case 9:
                     {
-                        r.Expect(wt, WireType.Len, "Span.remote_endpoint");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.remote_endpoint");
+                        var m = r.ReadSubMessage();
                         s.RemoteEndpoint = DecodeEndpoint(ref m);
                         break;
                     }
 
                 case 10:
                     {
-                        r.Expect(wt, WireType.Len, "Span.annotations");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.annotations");
+                        var m = r.ReadSubMessage();
                         long ts = 0;
                         string value = string.Empty;
                         while (m.TryReadTag(out int af, out var awt))
@@ -103,13 +111,13 @@ public static class ZipkinProtoDecoder
                             {
                                 ts = (long)m.ReadFixed64();
                             }
-                            else if (af == 2 && awt == WireType.Len)
+                            else if (af == 2 && awt == WireType.LengthDelimited)
                             {
                                 value = m.ReadString();
                             }
                             else
                             {
-                                m.Skip(awt);
+                                m.SkipField(af, awt);
                             }
                         }
 
@@ -119,22 +127,22 @@ public static class ZipkinProtoDecoder
 
                 case 11:
                     {
-                        r.Expect(wt, WireType.Len, "Span.tags");
-                        var m = r.ReadMessage();
+                        r.Expect(wt, WireType.LengthDelimited, "Span.tags");
+                        var m = r.ReadSubMessage();
                         string key = string.Empty, value = string.Empty;
                         while (m.TryReadTag(out int tf, out var twt))
                         {
-                            if (tf == 1 && twt == WireType.Len)
+                            if (tf == 1 && twt == WireType.LengthDelimited)
                             {
                                 key = m.ReadString();
                             }
-                            else if (tf == 2 && twt == WireType.Len)
+                            else if (tf == 2 && twt == WireType.LengthDelimited)
                             {
                                 value = m.ReadString();
                             }
                             else
                             {
-                                m.Skip(twt);
+                                m.SkipField(tf, twt);
                             }
                         }
 
@@ -151,7 +159,7 @@ public static class ZipkinProtoDecoder
                     s.Shared = r.ReadVarint() != 0;
                     break;
                 default:
-                    r.Skip(wt);
+                    r.SkipField(field, wt);
                     break;
             }
         }
@@ -171,19 +179,19 @@ public static class ZipkinProtoDecoder
         {
             switch (field)
             {
-                case 1 when wt == WireType.Len:
+                case 1 when wt == WireType.LengthDelimited:
                     e.ServiceName = r.ReadString();
                     break;
-                case 2 when wt == WireType.Len:
+                case 2 when wt == WireType.LengthDelimited:
                     {
-                        var b = r.ReadBytes();
+                        var b = r.ReadLengthDelimited();
                         e.Ipv4 = b.Length == 4 ? new IPAddress(b).ToString() : null;
                         break;
                     }
 
-                case 3 when wt == WireType.Len:
+                case 3 when wt == WireType.LengthDelimited:
                     {
-                        var b = r.ReadBytes();
+                        var b = r.ReadLengthDelimited();
                         e.Ipv6 = b.Length == 16 ? new IPAddress(b).ToString() : null;
                         break;
                     }
@@ -192,7 +200,7 @@ public static class ZipkinProtoDecoder
                     e.Port = (int)r.ReadVarint();
                     break;
                 default:
-                    r.Skip(wt);
+                    r.SkipField(field, wt);
                     break;
             }
         }
@@ -202,8 +210,8 @@ public static class ZipkinProtoDecoder
 
     private static string Id(ref ProtoReader r, int index, string field, int minLength, int maxLength)
     {
-        int at = r.Position;
-        var b = r.ReadBytes();
+        int at = r.AbsolutePosition;
+        var b = r.ReadLengthDelimited();
         if (b.Length != minLength && b.Length != maxLength)
         {
             throw new TraceFormatException($"zipkin: span {index} {field} must be {(minLength == maxLength ? $"{minLength}" : $"{minLength} or {maxLength}")} bytes, got {b.Length}", at);
