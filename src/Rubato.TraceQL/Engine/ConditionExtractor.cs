@@ -35,6 +35,11 @@ public static class ConditionExtractor
         ArgumentNullException.ThrowIfNull(pipeline);
         var second = new List<FieldRef>();
         var part = FromPipeline(pipeline, second);
+        foreach (var f in part.Fetch)
+        {
+            AddField(second, f);
+        }
+
         bool structure = pipeline.DescendantsAndSelf().Any(n =>
             n is SpansetOperation { Op: not (SpansetOp.And or SpansetOp.Union) }
             or IntrinsicExpr { Intrinsic: Intrinsic.ChildCount or Intrinsic.NestedSetLeft or Intrinsic.NestedSetRight or Intrinsic.NestedSetParent });
@@ -115,38 +120,78 @@ public static class ConditionExtractor
         }
     }
 
-    /// <summary>Conditions of a sub-tree. <see cref="Everything"/>: every span may match (no filtering possible).</summary>
-    private readonly record struct Part(List<Condition> Conditions, bool All, bool Everything)
+    /// <summary>
+    /// Conditions of a sub-tree. <see cref="Everything"/>: every span may match (no filtering possible).
+    /// <see cref="Fetch"/>: fields needed to evaluate it that must not filter (they go to the second pass).
+    /// </summary>
+    private readonly record struct Part(List<Condition> Conditions, bool All, bool Everything, List<FieldRef> Fetch)
     {
-        public static Part MatchAll() => new([], true, true);
+        public static Part MatchAll() => new([], true, true, []);
 
+        /// <summary>Both must hold for the same span. A side matching everything is neutral: its fields are only fetched.</summary>
         public static Part And(Part a, Part b)
         {
+            if (a.Everything && b.Everything)
+            {
+                return new([.. a.Conditions, .. b.Conditions], true, true, [.. a.Fetch, .. b.Fetch]);
+            }
+
             if (a.Everything)
             {
-                return b.Everything ? new([.. a.Conditions, .. b.Conditions], true, true) : b with { Conditions = [.. a.Conditions, .. b.Conditions] };
+                return b with { Fetch = [.. a.Fetch, .. a.Conditions.Select(c => c.Field), .. b.Fetch] };
             }
 
             if (b.Everything)
             {
-                return a with { Conditions = [.. a.Conditions, .. b.Conditions] };
+                return a with { Fetch = [.. a.Fetch, .. b.Fetch, .. b.Conditions.Select(c => c.Field)] };
             }
 
-            return new([.. a.Conditions, .. b.Conditions], a.All && b.All, false);
+            return new([.. a.Conditions, .. b.Conditions], a.All && b.All, false, [.. a.Fetch, .. b.Fetch]);
         }
 
-        public static Part Or(Part a, Part b) => new([.. a.Conditions, .. b.Conditions], false, a.Everything || b.Everything);
+        public static Part Or(Part a, Part b) =>
+            new([.. a.Conditions, .. b.Conditions], false, a.Everything || b.Everything, [.. a.Fetch, .. b.Fetch]);
     }
 
+    /// <summary>
+    /// Stages narrow the spans of earlier stages, so a later filter may be AND-ed with earlier ones, but only while
+    /// every earlier stage is a plain filter (or by/select/coalesce): after an aggregate (<c>count() &gt; 2</c> counts
+    /// spans the later filter would drop) or a spanset operation (which needs the spans of both sides to relate them)
+    /// a later stage's fields are only fetched.
+    /// </summary>
     private static Part FromPipeline(Pipeline p, List<FieldRef> second)
     {
         Part? acc = null;
+        bool plain = true;
         foreach (var e in p.Elements)
         {
-            var part = FromElement(e, second);
-            if (part is { } x)
+            switch (e)
             {
-                acc = acc is { } a ? Part.And(a, x) : x;
+                case SpansetFilter or SpansetOperation or Pipeline when plain:
+                    {
+                        var part = FromElement(e, second)!.Value;
+                        acc = acc is { } a ? Part.And(a, part) : part;
+                        plain = e is SpansetFilter;
+                        break;
+                    }
+
+                case SpansetFilter or SpansetOperation or Pipeline:
+                    foreach (var n in e.DescendantsAndSelf())
+                    {
+                        if (n is FieldExpr fe and (AttributeExpr or IntrinsicExpr))
+                        {
+                            foreach (var f in FieldsOf(fe))
+                            {
+                                AddField(second, f);
+                            }
+                        }
+                    }
+
+                    break;
+                default:
+                    FromElement(e, second);
+                    plain &= e is not ScalarFilter;
+                    break;
             }
         }
 
@@ -224,19 +269,19 @@ public static class ConditionExtractor
                 {
                     if (AsField(b.Left) is { } lf && b.Right is LiteralExpr rl and not NilLiteral)
                     {
-                        return new([new Condition(lf, ToConditionOp(b.Op), [TraceQLValue.FromLiteral(rl)])], true, false);
+                        return new([new Condition(lf, ToConditionOp(b.Op), [TraceQLValue.FromLiteral(rl)])], true, false, []);
                     }
 
                     if (AsField(b.Right) is { } rf && b.Left is LiteralExpr ll and not NilLiteral && b.Op is not (BinaryOp.Regex or BinaryOp.NotRegex))
                     {
-                        return new([new Condition(rf, ToConditionOp(Flip(b.Op)), [TraceQLValue.FromLiteral(ll)])], true, false);
+                        return new([new Condition(rf, ToConditionOp(Flip(b.Op)), [TraceQLValue.FromLiteral(ll)])], true, false, []);
                     }
 
                     return FetchOnly(e);
                 }
 
             case UnaryExpr { Op: UnaryOp.Exists or UnaryOp.NotExists } u when AsField(u.Operand) is { } f:
-                return new([new Condition(f, u.Op == UnaryOp.Exists ? ConditionOp.Exists : ConditionOp.NotExists, [])], true, false);
+                return new([new Condition(f, u.Op == UnaryOp.Exists ? ConditionOp.Exists : ConditionOp.NotExists, [])], true, false, []);
             default:
                 return FetchOnly(e);
         }
@@ -245,7 +290,7 @@ public static class ConditionExtractor
     private static Part FetchOnly(FieldExpr e)
     {
         var conds = FieldsOf(e).Distinct().Select(Condition.Fetch).ToList();
-        return conds.Count == 0 ? Part.MatchAll() : new(conds, true, false);
+        return conds.Count == 0 ? Part.MatchAll() : new(conds, true, false, []);
     }
 
     private static FieldRef? AsField(FieldExpr e) => e switch

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Rubato.Common.Ids;
 
@@ -97,7 +98,9 @@ public sealed class SpanResult
 /// <summary>
 /// Writes search results as Tempo's <c>/api/search</c> JSON (protojson of <c>tempopb.SearchResponse</c>): 64-bit
 /// numbers as strings, zero values and empty lists omitted, trace ids as hex without leading zeros, span ids as 16
-/// hex digits, the deprecated <c>spanSet</c> carrying the first of <c>spanSets</c>.
+/// hex digits, the deprecated <c>spanSet</c> carrying the first of <c>spanSets</c>. Writers should use
+/// <see cref="JavaScriptEncoder.UnsafeRelaxedJsonEscaping"/> (as <see cref="ToJson"/> does) so <c>&lt;root span not yet
+/// received&gt;</c> is not \u-escaped; both forms are the same JSON.
 /// </summary>
 public static class SearchResultJson
 {
@@ -129,7 +132,7 @@ public static class SearchResultJson
     public static string ToJson(SearchResult result)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             Write(w, result);
         }
