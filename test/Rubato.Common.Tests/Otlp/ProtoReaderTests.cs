@@ -126,4 +126,43 @@ public class ProtoReaderTests
         Assert.True(sub.TryReadTag(out fn, out _));
         Assert.Equal(70_000, sub.ReadLengthDelimited().Length);
     }
+
+    [Fact]
+    public void ReadString_ValidUtf8_ReturnsText()
+    {
+        using var w = new ProtoWriter();
+        w.WriteStringField(1, "héllo");
+        var r = new ProtoReader(w.WrittenSpan);
+        Assert.True(r.TryReadTag(out _, out _));
+        Assert.Equal("héllo", r.ReadString());
+        Assert.True(r.IsAtEnd);
+    }
+
+    [Fact]
+    public void ReadString_InvalidUtf8_ThrowsWithFieldOffset()
+    {
+        byte[] data = [0x0A, 0x02, 0xC3, 0x28];
+        var ex = Assert.Throws<OtlpFormatException>(() =>
+        {
+            var r = new ProtoReader(data, 10);
+            r.TryReadTag(out _, out _);
+            r.ReadString();
+        });
+        Assert.Equal("string field at offset 11 is not valid UTF-8", ex.Message);
+        Assert.Equal(11, ex.Offset);
+    }
+
+    [Fact]
+    public void Expect_NamedFieldWrongWireType_NamesFieldAndOffset()
+    {
+        byte[] data = [0x18, 0x05];
+        var ex = Assert.Throws<OtlpFormatException>(() =>
+        {
+            var r = new ProtoReader(data, 4);
+            r.TryReadTag(out _, out var wt);
+            r.Expect(wt, WireType.LengthDelimited, "Span.name");
+        });
+        Assert.Equal("field Span.name has wire type Varint, expected LengthDelimited (offset 5)", ex.Message);
+        Assert.Equal(5, ex.Offset);
+    }
 }
