@@ -15,7 +15,8 @@ namespace Rubato.TraceQL.Engine;
 /// give the spans of b that are a child / parent / descendant / ancestor / sibling of some span of a; the <c>!</c> forms
 /// give the spans of b that are not; the <c>&amp;</c> forms give those spans of b plus the spans of a they relate to.
 /// Structural operators (negated ones included) give nothing when either side is empty.</item>
-/// <item><c>| count() &gt; n</c> etc. keep spansets whose aggregate passes and record it in <see cref="Spanset.Scalar"/>.</item>
+/// <item><c>| count() &gt; n</c> etc. keep spansets whose aggregate passes and record it in <see cref="Spanset.Scalar"/>
+/// and as a spanset attribute named by the aggregate's text (<c>count()</c>).</item>
 /// <item><c>by(e)</c> splits each spanset by the value of e (nil is a group of its own), in first-seen order, and
 /// records <c>("by(e)", value)</c>; <c>coalesce()</c> merges a trace's spansets into one; <c>select()</c> filters nothing.</item>
 /// </list>
@@ -324,8 +325,14 @@ public sealed class PipelineEvaluator
             };
             if (ValueOps.Compare(op, l, r))
             {
+                // As Tempo, the aggregate is also reported as a spanset attribute, e.g. ("count()", 3).
                 var kept = ss.CloneWith(ss.Spans);
                 kept.Scalar = sf.Left is AggregateExpr ? l : r;
+                if (sf.Left is AggregateExpr agg)
+                {
+                    kept.GroupAttributes.Add(new(agg.ToString(), l));
+                }
+
                 output.Add(kept);
             }
         }

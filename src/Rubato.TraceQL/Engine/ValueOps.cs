@@ -202,9 +202,9 @@ public static class ValueOps
     }
 
     /// <summary>
-    /// Arithmetic (<c>+ - * / % ^</c>). Non-numeric or nil operands give nil. int∘int stays int for <c>+ - * %</c>
-    /// (division by zero gives nil); <c>/</c> and <c>^</c> and anything with a float give float; a duration with an int
-    /// or duration gives a duration for <c>+ - * / %</c>.
+    /// Arithmetic (<c>+ - * / % ^</c>). Non-numeric or nil operands give nil. As Tempo: int∘int stays int (integer
+    /// division, truncating; division or modulo by zero gives nil; <c>^</c> with a negative exponent goes to float);
+    /// a duration with an int or duration gives a duration for <c>+ - * / %</c>; anything with a float gives a float.
     /// </summary>
     public static TraceQLValue Arithmetic(BinaryOp op, in TraceQLValue l, in TraceQLValue r)
     {
@@ -215,7 +215,7 @@ public static class ValueOps
 
         bool anyFloat = l.Kind == ValueKind.Float || r.Kind == ValueKind.Float;
         bool anyDuration = l.Kind == ValueKind.Duration || r.Kind == ValueKind.Duration;
-        if (!anyFloat && op != BinaryOp.Pow && !(op == BinaryOp.Div && !anyDuration))
+        if (!anyFloat && !(op == BinaryOp.Pow && (anyDuration || r.Int < 0)))
         {
             long a = l.Int, b = r.Int;
             long? v = op switch
@@ -223,8 +223,9 @@ public static class ValueOps
                 BinaryOp.Add => unchecked(a + b),
                 BinaryOp.Sub => unchecked(a - b),
                 BinaryOp.Mul => unchecked(a * b),
-                BinaryOp.Div => b == 0 ? null : a / b,
-                BinaryOp.Mod => b == 0 ? null : a % b,
+                BinaryOp.Div => b == 0 ? null : (a == long.MinValue && b == -1 ? a : a / b),
+                BinaryOp.Mod => b == 0 ? null : (b == -1 ? 0 : a % b),
+                BinaryOp.Pow => IntPow(a, b),
                 _ => null,
             };
             if (v is null)
@@ -247,6 +248,24 @@ public static class ValueOps
             _ => double.NaN,
         };
         return TraceQLValue.FromFloat(res);
+    }
+
+    /// <summary>Integer power with wrap-around on overflow (exponent &gt;= 0).</summary>
+    private static long IntPow(long m, long n)
+    {
+        long result = 1;
+        while (n > 0)
+        {
+            if ((n & 1) != 0)
+            {
+                result = unchecked(result * m);
+            }
+
+            m = unchecked(m * m);
+            n >>= 1;
+        }
+
+        return result;
     }
 }
 

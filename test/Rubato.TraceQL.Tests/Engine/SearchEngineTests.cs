@@ -212,6 +212,22 @@ public sealed class SearchEngineTests
     }
 
     [Fact]
+    public async Task SearchAsync_ScalarFilter_ReportsAggregateAsSpansetAttribute()
+    {
+        var result = await TraceQLEngine.SearchAsync(
+            TraceQLParser.ParseAndValidate("{ kind = server } | count() > 1"), new TraceModelFetcher(Traces), new SearchOptions { Limit = 100 }, CancellationToken.None);
+
+        Assert.NotEmpty(result.Traces);
+        foreach (var t in result.Traces)
+        {
+            var ss = Assert.Single(t.SpanSets);
+            var (key, value) = Assert.Single(ss.Attributes);
+            Assert.Equal("count()", key);
+            Assert.Equal(TraceQLValue.FromInt(ss.Matched), value);
+        }
+    }
+
+    [Fact]
     public async Task SearchAsync_Select_AddsSelectedAndFilteredAttributesToSpans()
     {
         var result = await TraceQLEngine.SearchAsync(
@@ -309,7 +325,11 @@ public sealed class SearchEngineTests
         Assert.False(ValueOps.Compare(Ast.BinaryOp.Regex, TraceQLValue.FromString("xab"), TraceQLValue.FromString("ab")));
         Assert.True(ValueOps.Compare(Ast.BinaryOp.Regex, TraceQLValue.FromString("xab"), TraceQLValue.FromString(".ab")));
         Assert.Equal(TraceQLValue.FromInt(7), ValueOps.Arithmetic(Ast.BinaryOp.Add, TraceQLValue.FromInt(3), TraceQLValue.FromInt(4)));
-        Assert.Equal(TraceQLValue.FromFloat(1.5), ValueOps.Arithmetic(Ast.BinaryOp.Div, TraceQLValue.FromInt(3), TraceQLValue.FromInt(2)));
+        Assert.Equal(TraceQLValue.FromInt(1), ValueOps.Arithmetic(Ast.BinaryOp.Div, TraceQLValue.FromInt(3), TraceQLValue.FromInt(2)));
+        Assert.Equal(TraceQLValue.FromFloat(1.5), ValueOps.Arithmetic(Ast.BinaryOp.Div, TraceQLValue.FromFloat(3), TraceQLValue.FromInt(2)));
+        Assert.Equal(TraceQLValue.FromInt(1024), ValueOps.Arithmetic(Ast.BinaryOp.Pow, TraceQLValue.FromInt(2), TraceQLValue.FromInt(10)));
+        Assert.Equal(TraceQLValue.FromFloat(0.5), ValueOps.Arithmetic(Ast.BinaryOp.Pow, TraceQLValue.FromInt(2), TraceQLValue.FromInt(-1)));
+        Assert.Equal(TraceQLValue.FromDuration(2_000_000), ValueOps.Arithmetic(Ast.BinaryOp.Mul, TraceQLValue.FromDuration(1_000_000), TraceQLValue.FromInt(2)));
         Assert.True(ValueOps.Arithmetic(Ast.BinaryOp.Mod, TraceQLValue.FromInt(3), TraceQLValue.FromInt(0)).IsNil);
     }
 
