@@ -33,6 +33,19 @@ public static class RepoPaths
         }
     }
 
+    /// <summary>The built <c>rubato-loadgen.dll</c> (assembly metadata <c>RubatoLoadGenDll</c>).</summary>
+    public static string LoadGenDll
+    {
+        get
+        {
+            string? path = typeof(RepoPaths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+                .FirstOrDefault(a => a.Key == "RubatoLoadGenDll")?.Value;
+            return !string.IsNullOrEmpty(path) && File.Exists(path)
+                ? path
+                : throw new InvalidOperationException($"rubato-loadgen.dll not found at '{path}'. Build the solution first.");
+        }
+    }
+
     public static string ClientsDir => Path.Combine(Root, "test", "clients");
 
     /// <summary>Fails with a clear message when the npm clients are not installed (CI runs <c>npm ci</c> first).</summary>

@@ -145,6 +145,13 @@ public sealed class RubatoProcess : IAsyncDisposable
     /// <summary>The captured stdout+stderr lines so far.</summary>
     public string Logs => string.Join('\n', _log);
 
+    /// <summary>The last <paramref name="lines"/> captured lines, for failure messages.</summary>
+    public string LogTail(int lines = 40)
+    {
+        var all = _log.ToArray();
+        return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+    }
+
     public async ValueTask DisposeAsync()
     {
         try

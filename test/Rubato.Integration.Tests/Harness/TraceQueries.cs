@@ -43,7 +43,7 @@ public static class TraceQueries
             if (sw.Elapsed > limit)
             {
                 throw new TimeoutException(
-                    $"trace {traceIdHex} did not reach {expectedSpans} spans within {limit.TotalSeconds}s; last answer {(int)last}: {Truncate(lastBody)}");
+                    $"trace {traceIdHex} did not reach {expectedSpans} spans within {limit.TotalSeconds}s; last answer {(int)last}: {Truncate(lastBody)}\n---- server log tail ----\n{server.LogTail()}");
             }
 
             await Task.Delay(100);
