@@ -1,3 +1,4 @@
+using Rubato.Common.Configuration;
 using Rubato.Common.Contracts;
 using Rubato.Common.Metrics;
 using Rubato.Overrides;
@@ -301,10 +302,10 @@ public sealed class OverridesTests
     {
         foreach (var ts in new[] { TimeSpan.FromHours(336), TimeSpan.FromMinutes(90), TimeSpan.FromMilliseconds(250), TimeSpan.Zero })
         {
-            Assert.Equal(ts, GoDuration.Parse(GoDuration.Format(ts)));
+            Assert.Equal(ts, GoDuration.Parse(GoDuration.FormatCompact(ts)));
         }
 
-        Assert.Equal("336h", GoDuration.Format(TimeSpan.FromHours(336)));
-        Assert.Equal("1h30m", GoDuration.Format(TimeSpan.FromMinutes(90)));
+        Assert.Equal("336h", GoDuration.FormatCompact(TimeSpan.FromHours(336)));
+        Assert.Equal("1h30m", GoDuration.FormatCompact(TimeSpan.FromMinutes(90)));
     }
 }

@@ -193,7 +193,7 @@ public sealed class RuntimeOverrides : IOverrides, IDisposable
         catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException)
         {
             // Out of inotify watches, for instance: the periodic reload still works.
-            _log($"overrides: cannot watch {dir} for changes ({e.Message}); reloading every {GoDuration.Format(_config.PerTenantOverridePeriod)} only");
+            _log($"overrides: cannot watch {dir} for changes ({e.Message}); reloading every {GoDuration.FormatCompact(_config.PerTenantOverridePeriod)} only");
             _watcher?.Dispose();
             _watcher = null;
         }

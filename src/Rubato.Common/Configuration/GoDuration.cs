@@ -5,22 +5,38 @@ namespace Rubato.Common.Configuration;
 
 /// <summary>
 /// Go's <c>time.Duration</c> text form, which Tempo configs use: <c>300ms</c>, <c>1.5h</c>, <c>2h45m</c>, <c>0</c>.
-/// Units: ns, us (µs), ms, s, m, h; Prometheus-style d, w, y are accepted too (Tempo's model.Duration uses them).
+/// Units: ns, us (µs, μs), ms, s, m, h; Prometheus-style d, w, y are accepted too (Tempo's model.Duration uses them).
+/// A sign may lead; a bare <c>0</c> is zero. Two output forms: <see cref="Format"/> (Go's, <c>1h30m0s</c>) and
+/// <see cref="FormatCompact"/> (zero parts dropped, <c>1h30m</c>, as the runtime overrides print).
 /// </summary>
 public static class GoDuration
 {
-    public static bool TryParse(string text, out TimeSpan value)
+    public static bool TryParse(string text, out TimeSpan value) => TryParse(text, out value, out _);
+
+    /// <summary>Parses or throws <see cref="FormatException"/> whose message names the text and the problem.</summary>
+    public static TimeSpan Parse(string text)
     {
-        value = TimeSpan.Zero;
-        var s = text.Trim();
-        if (s.Length == 0)
+        if (!TryParse(text, out var value, out string? error))
         {
-            return false;
+            throw new FormatException(error);
         }
 
-        if (s == "0")
+        return value;
+    }
+
+    /// <summary>
+    /// Parses, summing the parts exactly (decimal ticks, rounded once at the end, so <c>0.3s</c> is exactly 300ms);
+    /// on failure <paramref name="error"/> says what is wrong and where. Out of <see cref="TimeSpan"/>'s range fails.
+    /// </summary>
+    public static bool TryParse(string text, out TimeSpan value, out string? error)
+    {
+        value = TimeSpan.Zero;
+        error = null;
+        var s = text.AsSpan().Trim();
+        if (s.Length == 0)
         {
-            return true;
+            error = "empty duration";
+            return false;
         }
 
         bool negative = false;
@@ -30,19 +46,30 @@ public static class GoDuration
             s = s[1..];
         }
 
-        double totalNanos = 0;
+        if (s is "0")
+        {
+            return true;
+        }
+
+        if (s.Length == 0)
+        {
+            error = $"invalid duration \"{text}\": expected a number after the sign";
+            return false;
+        }
+
+        decimal totalTicks = 0;
         int i = 0;
-        bool any = false;
         while (i < s.Length)
         {
-            int start = i;
+            int numStart = i;
             while (i < s.Length && (char.IsAsciiDigit(s[i]) || s[i] == '.'))
             {
                 i++;
             }
 
-            if (start == i || !double.TryParse(s.AsSpan(start, i - start), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double number))
+            if (i == numStart || !decimal.TryParse(s[numStart..i], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal number))
             {
+                error = $"invalid duration \"{text}\": expected a number at position {numStart}";
                 return false;
             }
 
@@ -52,34 +79,39 @@ public static class GoDuration
                 i++;
             }
 
-            double unit = s[unitStart..i] switch
+            decimal? ticksPerUnit = s[unitStart..i] switch
             {
-                "ns" => 1,
-                "us" or "µs" => 1e3,
-                "ms" => 1e6,
-                "s" => 1e9,
-                "m" => 60e9,
-                "h" => 3600e9,
-                "d" => 86400e9,
-                "w" => 7 * 86400e9,
-                "y" => 365 * 86400e9,
-                _ => double.NaN,
+                "ns" => 0.01m,
+                "us" or "µs" or "μs" => 10m,
+                "ms" => TimeSpan.TicksPerMillisecond,
+                "s" => TimeSpan.TicksPerSecond,
+                "m" => TimeSpan.TicksPerMinute,
+                "h" => TimeSpan.TicksPerHour,
+                "d" => TimeSpan.TicksPerDay,
+                "w" => TimeSpan.TicksPerDay * 7,
+                "y" => TimeSpan.TicksPerDay * 365,
+                _ => null,
             };
-            if (double.IsNaN(unit))
+            if (ticksPerUnit is null)
             {
+                error = unitStart == i
+                    ? $"invalid duration \"{text}\": missing unit (use ns, us, ms, s, m, h, d, w or y)"
+                    : $"invalid duration \"{text}\": unknown unit \"{s[unitStart..i]}\"";
                 return false;
             }
 
-            totalNanos += number * unit;
-            any = true;
+            // Checked by division first: a huge number times the unit would overflow decimal itself.
+            if (number > (TimeSpan.MaxValue.Ticks - totalTicks) / ticksPerUnit.Value)
+            {
+                error = $"invalid duration \"{text}\": too large";
+                return false;
+            }
+
+            totalTicks += number * ticksPerUnit.Value;
         }
 
-        if (!any)
-        {
-            return false;
-        }
-
-        value = TimeSpan.FromTicks((long)(totalNanos / 100) * (negative ? -1 : 1));
+        long ticks = (long)decimal.Round(totalTicks);
+        value = TimeSpan.FromTicks(negative ? -ticks : ticks);
         return true;
     }
 
@@ -117,6 +149,58 @@ public static class GoDuration
 
         double secs = t.Seconds + (t.Milliseconds / 1000.0);
         sb.Append(secs.ToString("0.###", CultureInfo.InvariantCulture)).Append('s');
+        return sb.ToString();
+    }
+
+    /// <summary>Formats without zero parts: <c>336h</c>, <c>1h30m</c>, <c>10s</c>, <c>250ms</c>, <c>0s</c>; sub-millisecond rests print as <c>us</c>.</summary>
+    public static string FormatCompact(TimeSpan value)
+    {
+        if (value == TimeSpan.Zero)
+        {
+            return "0s";
+        }
+
+        var sb = new StringBuilder();
+        long ticks = value.Ticks;
+        if (ticks < 0)
+        {
+            sb.Append('-');
+            ticks = -ticks;
+        }
+
+        long hours = ticks / TimeSpan.TicksPerHour;
+        ticks %= TimeSpan.TicksPerHour;
+        long minutes = ticks / TimeSpan.TicksPerMinute;
+        ticks %= TimeSpan.TicksPerMinute;
+        long seconds = ticks / TimeSpan.TicksPerSecond;
+        ticks %= TimeSpan.TicksPerSecond;
+        if (hours > 0)
+        {
+            sb.Append(hours).Append('h');
+        }
+
+        if (minutes > 0)
+        {
+            sb.Append(minutes).Append('m');
+        }
+
+        if (seconds > 0)
+        {
+            sb.Append(seconds).Append('s');
+        }
+
+        if (ticks > 0)
+        {
+            if (ticks % TimeSpan.TicksPerMillisecond == 0)
+            {
+                sb.Append(ticks / TimeSpan.TicksPerMillisecond).Append("ms");
+            }
+            else
+            {
+                sb.Append(ticks / 10).Append("us");
+            }
+        }
+
         return sb.ToString();
     }
 }
