@@ -85,13 +85,7 @@ public static class JaegerThriftDecoder
                     break;
                 case 2:
                     {
-                        r.Expect(ft, TType.List, "Batch.spans");
-                        r.ReadListBegin(out byte et, out int n);
-                        if (et != TType.Struct)
-                        {
-                            throw r.Error($"thrift: Batch.spans holds {TType.Name(et)}, expected struct", r.Position);
-                        }
-
+                        int n = ReadStructListBegin(ref r, ft, "Batch.spans");
                         for (int i = 0; i < n; i++)
                         {
                             spans.Add(ReadSpan(ref r));
@@ -184,13 +178,7 @@ public static class JaegerThriftDecoder
                     break;
                 case 6:
                     {
-                        r.Expect(ft, TType.List, "Span.references");
-                        r.ReadListBegin(out byte et, out int n);
-                        if (et != TType.Struct)
-                        {
-                            throw r.Error($"thrift: Span.references holds {TType.Name(et)}, expected struct", r.Position);
-                        }
-
+                        int n = ReadStructListBegin(ref r, ft, "Span.references");
                         refs = new List<JaegerTranslation.Reference>(n);
                         for (int i = 0; i < n; i++)
                         {
@@ -217,13 +205,7 @@ public static class JaegerThriftDecoder
                     break;
                 case 11:
                     {
-                        r.Expect(ft, TType.List, "Span.logs");
-                        r.ReadListBegin(out byte et, out int n);
-                        if (et != TType.Struct)
-                        {
-                            throw r.Error($"thrift: Span.logs holds {TType.Name(et)}, expected struct", r.Position);
-                        }
-
+                        int n = ReadStructListBegin(ref r, ft, "Span.logs");
                         for (int i = 0; i < n; i++)
                         {
                             ReadLog(ref r, span);
@@ -315,7 +297,8 @@ public static class JaegerThriftDecoder
         JaegerTranslation.AddLog(span, JaegerTranslation.MicrosToNanos(ts), fields);
     }
 
-    private static void ReadTags(ref ThriftReader r, byte ft, string field, List<KeyValue> into)
+    /// <summary>Checks that field <paramref name="field"/> is a list of structs and returns its element count.</summary>
+    private static int ReadStructListBegin(ref ThriftReader r, byte ft, string field)
     {
         r.Expect(ft, TType.List, field);
         r.ReadListBegin(out byte et, out int n);
@@ -324,6 +307,12 @@ public static class JaegerThriftDecoder
             throw r.Error($"thrift: {field} holds {TType.Name(et)}, expected struct", r.Position);
         }
 
+        return n;
+    }
+
+    private static void ReadTags(ref ThriftReader r, byte ft, string field, List<KeyValue> into)
+    {
+        int n = ReadStructListBegin(ref r, ft, field);
         for (int i = 0; i < n; i++)
         {
             into.Add(ReadTag(ref r));
