@@ -169,7 +169,16 @@ public static class FieldEvaluator
 /// <summary>Which per-span collections a filter expression iterates (computed once per query).</summary>
 public readonly record struct FilterShape(bool UsesEvents, bool UsesLinks)
 {
+    // Shapes by expression identity: aggregates and by() ask once per spanset, so the AST walk is cached.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<FieldExpr, object> s_cache = [];
+
     public static FilterShape Of(FieldExpr expr)
+    {
+        ArgumentNullException.ThrowIfNull(expr);
+        return (FilterShape)s_cache.GetValue(expr, static e => Compute(e));
+    }
+
+    private static FilterShape Compute(FieldExpr expr)
     {
         bool ev = false, ln = false;
         foreach (var n in expr.DescendantsAndSelf())

@@ -149,7 +149,8 @@ public sealed class CompiledSearch
             RootTraceName = t.RootSpanName,
             StartTimeUnixNano = t.StartUnixNanos,
             DurationNanos = t.DurationNanos,
-            ServiceStats = t.ServiceStats is null ? null : new Dictionary<string, ServiceStat>(t.ServiceStats, StringComparer.Ordinal),
+            // Shared with the fetcher's TraceInfo (read-only after fetch); SearchResultCombiner copies before merging.
+            ServiceStats = t.ServiceStats,
         };
         foreach (var ss in sets)
         {

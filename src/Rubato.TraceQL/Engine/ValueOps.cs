@@ -17,6 +17,7 @@ namespace Rubato.TraceQL.Engine;
 public static class ValueOps
 {
     private const int MaxCachedRegexes = 1024;
+    private static readonly TimeSpan s_regexTimeout = TimeSpan.FromSeconds(1);
     private static readonly ConcurrentDictionary<string, Regex> s_regexCache = new(StringComparer.Ordinal);
 
     /// <summary>The compiled, fully anchored regex for a TraceQL pattern; cached (bounded) across queries. Thread-safe.</summary>
@@ -29,7 +30,7 @@ public static class ValueOps
 
         try
         {
-            re = new Regex("^(?:" + pattern + ")$", RegexOptions.CultureInvariant | RegexOptions.Compiled, TimeSpan.FromSeconds(1));
+            re = new Regex("^(?:" + pattern + ")$", RegexOptions.CultureInvariant | RegexOptions.Compiled, s_regexTimeout);
         }
         catch (ArgumentException e)
         {
@@ -141,7 +142,16 @@ public static class ValueOps
                 return false;
             }
 
-            bool m = GetRegex(r.String).IsMatch(l.String);
+            bool m;
+            try
+            {
+                m = GetRegex(r.String).IsMatch(l.String);
+            }
+            catch (RegexMatchTimeoutException)
+            {
+                throw new TraceQLEvaluationException($"regular expression '{r.String}' took longer than {s_regexTimeout.TotalSeconds:0}s on one value");
+            }
+
             return op == BinaryOp.Regex ? m : !m;
         }
 
