@@ -4,7 +4,7 @@ namespace Rubato.TraceQL.Engine;
 
 /// <summary>
 /// Runs a search pipeline over the candidate spansets of ONE trace (Tempo's Pipeline.evaluate). Create one per query
-/// (it caches per-filter shapes); <see cref="Evaluate"/> may be called for many traces, from one thread at a time.
+/// (it caches per-filter shapes, read-only after construction); <see cref="Evaluate"/> is thread-safe.
 /// </summary>
 /// <remarks>
 /// Semantics (Tempo's ast_execute.go):

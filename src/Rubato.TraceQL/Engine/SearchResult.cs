@@ -77,8 +77,10 @@ public sealed class SpanSetResult
 
     public List<KeyValuePair<string, TraceQLValue>> Attributes { get; init; } = [];
 
-    /// <summary>Identity of the spanset within its trace for merging: its by() attributes.</summary>
-    public string GroupKey() => string.Join("\u0001", Attributes.Select(a => a.Key + "\u0002" + a.Value.Kind + a.Value));
+    /// <summary>Identity of the spanset within its trace for merging: its by() attributes (keys starting with "by", as Tempo).</summary>
+    public string GroupKey() => string.Join(
+        "\u0001",
+        Attributes.Where(a => a.Key.StartsWith("by", StringComparison.Ordinal)).Select(a => a.Key + "\u0002" + a.Value.Kind + a.Value));
 }
 
 /// <summary>Tempo's search <c>Span</c>.</summary>

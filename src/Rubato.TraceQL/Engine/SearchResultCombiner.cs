@@ -91,12 +91,10 @@ public sealed class SearchResultCombiner
         return true;
     }
 
-    /// <summary>The combined response: traces in arrival order, or newest first with most_recent.</summary>
+    /// <summary>The combined response: traces newest first (Tempo sorts by start time, descending; ties keep arrival order).</summary>
     public SearchResult Result()
     {
-        var traces = MostRecent
-            ? _order.OrderByDescending(t => t.StartTimeUnixNano).ToList()
-            : [.. _order];
+        var traces = _order.OrderByDescending(t => t.StartTimeUnixNano).ToList();
         var m = new SearchMetrics();
         m.Add(_metrics);
         return new SearchResult { Traces = traces, Metrics = m };

@@ -78,8 +78,8 @@ public static class TraceQLEngine
 }
 
 /// <summary>
-/// A query prepared for searching: the fetch request and a per-trace evaluator. Immutable after <see cref="Compile"/>
-/// except for the evaluator's caches; use from one thread at a time (compile again per concurrent job).
+/// A query prepared for searching: the fetch request and a per-trace evaluator. Immutable after <see cref="Compile"/>;
+/// <see cref="Evaluate"/> is thread-safe, so one instance may serve concurrent jobs (each with its own combiner).
 /// </summary>
 public sealed class CompiledSearch
 {

@@ -70,6 +70,21 @@ public sealed class CombinerAndTagsTests
     }
 
     [Fact]
+    public void AddTrace_NonGroupAttributes_DoNotSplitSpansets()
+    {
+        var c = new SearchResultCombiner(10);
+        var a = Md(1, 1, 1, "a", 1);
+        a.SpanSets[0].Attributes.Add(new("count()", TraceQLValue.FromInt(2)));
+        var b = Md(1, 1, 1, "a", 2);
+        b.SpanSets[0].Attributes.Add(new("count()", TraceQLValue.FromInt(3)));
+
+        c.AddTrace(a);
+        c.AddTrace(b);
+
+        Assert.Single(Assert.Single(c.Result().Traces).SpanSets);
+    }
+
+    [Fact]
     public void AddTrace_BeyondLimit_FirstTracesWinButKnownTracesStillMerge()
     {
         var c = new SearchResultCombiner(2);
@@ -81,8 +96,8 @@ public sealed class CombinerAndTagsTests
         Assert.True(c.AddTrace(Md(1, 10, 1, "a", 4)));
 
         var r = c.Result();
-        Assert.Equal([1UL, 2], r.Traces.Select(t => t.TraceId.Low));
-        Assert.Equal(2, r.Traces[0].SpanSets[0].Spans.Count);
+        Assert.Equal([2UL, 1], r.Traces.Select(t => t.TraceId.Low));
+        Assert.Equal(2, r.Traces[1].SpanSets[0].Spans.Count);
     }
 
     [Fact]

@@ -106,7 +106,8 @@ public sealed class SearchEngineTests
 
         var result = await TraceQLEngine.SearchAsync(TraceQLParser.ParseAndValidate("{ }"), fetcher, new SearchOptions { Limit = 5 }, CancellationToken.None);
 
-        Assert.Equal(Enumerable.Range(0, 5).Select(TraceIdOf), result.Traces.Select(t => t.TraceId));
+        // The first five traces read win; the response lists them newest first.
+        Assert.Equal(Enumerable.Range(0, 5).Reverse().Select(TraceIdOf), result.Traces.Select(t => t.TraceId));
         Assert.Equal(5, fetcher.TracesRead);
         Assert.Equal(5u, result.Metrics.InspectedTraces);
     }
@@ -171,7 +172,7 @@ public sealed class SearchEngineTests
                 return ts.Min(s => s.Span.StartTimeUnixNano) <= (ulong)end && ts.Max(s => s.Span.EndTimeUnixNano) >= (ulong)start;
             })
             .Select(TraceIdOf);
-        Assert.Equal(expected, result.Traces.Select(t => t.TraceId));
+        Assert.Equal(expected.Reverse(), result.Traces.Select(t => t.TraceId));
     }
 
     [Fact]
