@@ -38,8 +38,8 @@ public interface IFetchStatistics
 /// <remarks>
 /// Hints: <c>most_recent=true</c> scans everything and keeps the <c>limit</c> most recent traces (by start time);
 /// without it the first <c>limit</c> matching traces win and fetching stops as soon as they are found.
-/// <c>sample</c>/<c>trace_sample</c>/<c>span_sample</c> are accepted and currently search everything (exact results);
-/// other hints are accepted and ignored.
+/// <c>trace_sample</c> (or <c>sample</c>) = f in (0, 1] searches a deterministic f share of traces (by trace-id hash);
+/// <c>sample=true</c> and <c>span_sample</c> search everything; other hints are accepted and ignored.
 /// </remarks>
 public static class TraceQLEngine
 {
@@ -94,6 +94,7 @@ public sealed class CompiledSearch
         Limit = options.EffectiveLimit;
         SpansPerSpanSet = options.EffectiveSpss;
         MostRecent = root.GetHint("most_recent")?.Value is BoolLiteral { Value: true };
+        TraceSampleFraction = SampleFraction(root.GetHint("trace_sample") ?? root.GetHint("sample"));
         StartUnixNanos = options.StartUnixNanos;
         EndUnixNanos = options.EndUnixNanos;
         _outputFields = OutputFields(pipeline);
@@ -110,6 +111,13 @@ public sealed class CompiledSearch
     public bool MostRecent { get; }
 
     public long StartUnixNanos { get; }
+
+    /// <summary>
+    /// Fraction of traces searched (hints <c>trace_sample</c>, else <c>sample</c>, as a number in (0, 1]); 1 = all.
+    /// <c>sample=true</c> means 1 here (Tempo's adaptive sampling applies to metrics). A trace is kept when its
+    /// FNV-32a id hash falls below the fraction, so every job keeps the same traces.
+    /// </summary>
+    public double TraceSampleFraction { get; }
 
     public long EndUnixNanos { get; }
 
@@ -132,6 +140,11 @@ public sealed class CompiledSearch
         ArgumentNullException.ThrowIfNull(candidates);
         var t = candidates.Trace;
         if (EndUnixNanos > 0 && (t.StartUnixNanos > (ulong)EndUnixNanos || t.StartUnixNanos + t.DurationNanos < (ulong)StartUnixNanos))
+        {
+            return null;
+        }
+
+        if (TraceSampleFraction < 1 && t.TraceId.Fnv32a() >= TraceSampleFraction * uint.MaxValue)
         {
             return null;
         }
@@ -165,6 +178,24 @@ public sealed class CompiledSearch
         }
 
         return md;
+    }
+
+    private static double SampleFraction(Hint? hint)
+    {
+        double f = hint?.Value switch
+        {
+            null => 1,
+            BoolLiteral b => b.Value ? 1 : throw new TraceQLEvaluationException($"hint '{hint.Name}=false' is not a sampling rate; remove it or use a number in (0, 1]"),
+            FloatLiteral x => x.Value,
+            IntLiteral i => i.Value,
+            _ => throw new TraceQLEvaluationException($"hint '{hint.Name}' needs a number in (0, 1] or true, got {hint.Value}"),
+        };
+        if (!(f > 0 && f <= 1))
+        {
+            throw new TraceQLEvaluationException($"hint '{hint!.Name}' must be in (0, 1], got {f}");
+        }
+
+        return f;
     }
 
     private SpanResult ToResult(EvalSpan s)

@@ -156,6 +156,38 @@ public sealed class SearchEngineTests
     }
 
     [Fact]
+    public async Task SearchAsync_SampleHint_KeepsTracesBelowHashFraction()
+    {
+        var result = await TraceQLEngine.SearchAsync(
+            TraceQLParser.ParseAndValidate("{ } with (sample=0.5)"), new TraceModelFetcher(Traces), new SearchOptions { Limit = 100 }, CancellationToken.None);
+
+        var expected = Enumerable.Range(0, TraceCount).Select(TraceIdOf).Where(id => id.Fnv32a() < 0.5 * uint.MaxValue).ToHashSet();
+        Assert.InRange(expected.Count, 1, TraceCount - 1);
+        Assert.True(expected.SetEquals(result.Traces.Select(t => t.TraceId)));
+    }
+
+    [Theory]
+    [InlineData("{ } with (sample=1.5)")]
+    [InlineData("{ } with (trace_sample=0)")]
+    [InlineData("{ } with (sample=false)")]
+    [InlineData("{ } with (sample=\"x\")")]
+    public void Compile_BadSampleHint_ThrowsClearError(string q)
+    {
+        var e = Assert.Throws<TraceQLEvaluationException>(() => CompiledSearch.Compile(TraceQLParser.ParseAndValidate(q), new SearchOptions()));
+
+        Assert.Contains("sample", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SearchAsync_SampleTrue_SearchesEverything()
+    {
+        var result = await TraceQLEngine.SearchAsync(
+            TraceQLParser.ParseAndValidate("{ } with (sample=true)"), new TraceModelFetcher(Traces), new SearchOptions { Limit = 100 }, CancellationToken.None);
+
+        Assert.Equal(TraceCount, result.Traces.Count);
+    }
+
+    [Fact]
     public async Task SearchAsync_TimeRange_SkipsTracesOutside()
     {
         long start = (long)(BaseTime + 10_000_000_000UL);
