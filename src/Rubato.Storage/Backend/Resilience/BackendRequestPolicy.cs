@@ -67,19 +67,22 @@ public sealed class BackendRequestPolicy
     private readonly HedgeOptions _hedge;
     private readonly TimeProvider _time;
     private readonly Func<Exception, HttpStatusCode?> _statusOf;
+    private readonly Func<Exception, bool> _alsoTransient;
     private readonly Counter? _requests;
     private readonly Histogram? _duration;
     private readonly Counter? _hedged;
 
     /// <param name="backend">The <c>backend</c> label: <c>s3</c>, <c>azure</c>, <c>gcs</c>.</param>
     /// <param name="statusOf">Extracts an HTTP status from a backend-specific exception (e.g. the AWS SDK's); may return null.</param>
+    /// <param name="alsoTransient">Backend-specific failures without a status that are worth retrying (e.g. a checksum mismatch).</param>
     public BackendRequestPolicy(
         string backend,
         RetryOptions? retry = null,
         HedgeOptions? hedge = null,
         MetricsRegistry? metrics = null,
         TimeProvider? time = null,
-        Func<Exception, HttpStatusCode?>? statusOf = null)
+        Func<Exception, HttpStatusCode?>? statusOf = null,
+        Func<Exception, bool>? alsoTransient = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(backend);
         _backend = backend;
@@ -92,6 +95,7 @@ public sealed class BackendRequestPolicy
 
         _time = time ?? TimeProvider.System;
         _statusOf = statusOf ?? (_ => null);
+        _alsoTransient = alsoTransient ?? (_ => false);
         if (metrics is not null)
         {
             _requests = metrics.Counter("rubato_backend_requests_total", "Requests sent to the object-storage backend, by operation and status.", "backend", "operation", "status");
@@ -195,7 +199,7 @@ public sealed class BackendRequestPolicy
 
         for (Exception? x = e; x is not null; x = x.InnerException)
         {
-            if (x is HttpRequestException or IOException or SocketException or TimeoutException)
+            if (x is HttpRequestException or IOException or SocketException or TimeoutException || _alsoTransient(x))
             {
                 return true;
             }

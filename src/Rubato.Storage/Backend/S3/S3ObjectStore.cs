@@ -41,7 +41,14 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         _partSize = config.EffectivePartSize();
         _pageSize = options.ListPageSize;
         _listRecursive = config.ListRecursive;
-        _policy = new BackendRequestPolicy("s3", config.RetryOptions(), config.HedgeOptions(), options.Metrics, options.Time, e => e is AmazonServiceException a && a.StatusCode != 0 ? a.StatusCode : null);
+        _policy = new BackendRequestPolicy(
+            "s3",
+            config.RetryOptions(),
+            config.HedgeOptions(),
+            options.Metrics,
+            options.Time,
+            statusOf: e => e is AmazonServiceException a && a.StatusCode != 0 ? a.StatusCode : null,
+            alsoTransient: IsChecksumMismatch);
 
         var s3 = new AmazonS3Config
         {
@@ -336,6 +343,14 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             names.Add(name);
         }
     }
+
+    /// <summary>
+    /// The SDK checks a single-part object's body against its MD5 ETag and throws a plain client exception when they
+    /// differ: bytes damaged in transit, or a server that is not atomic (s3rver writes the body and the metadata
+    /// separately, so a read racing an overwrite can pair them wrongly). Reading again is the remedy for both.
+    /// </summary>
+    private static bool IsChecksumMismatch(Exception e) =>
+        e is AmazonClientException && e.Message.Contains("hash not equal", StringComparison.OrdinalIgnoreCase);
 
     internal static long? TotalFromContentRange(string? contentRange)
     {
