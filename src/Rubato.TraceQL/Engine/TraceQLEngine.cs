@@ -44,34 +44,56 @@ public interface IFetchStatistics
 public static class TraceQLEngine
 {
     /// <summary>Runs a search. Throws <see cref="TraceQLEvaluationException"/> for metrics queries.</summary>
-    public static async Task<SearchResult> SearchAsync(RootExpr query, ISpansetFetcher fetcher, SearchOptions options, CancellationToken cancellationToken)
+    public static Task<SearchResult> SearchAsync(RootExpr query, ISpansetFetcher fetcher, SearchOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(fetcher);
+        return SearchAsync(query, [fetcher], options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a search over several sources in order (e.g. live traces, WAL, blocks), merging the spans of a trace found
+    /// in several of them. Stops as soon as <c>limit</c> traces are found (unless most_recent), so later sources are
+    /// not opened; a kept trace's segments in unopened sources are then not merged in (as Tempo).
+    /// Each fetcher counts as one job in the metrics.
+    /// </summary>
+    public static async Task<SearchResult> SearchAsync(
+        RootExpr query, IEnumerable<ISpansetFetcher> fetchers, SearchOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(fetchers);
         var compiled = CompiledSearch.Compile(query, options);
-        var combiner = new SearchResultCombiner(compiled.Limit, compiled.MostRecent);
-        var metrics = new SearchMetrics();
-        await foreach (var candidates in fetcher.FetchAsync(compiled.Request, cancellationToken).ConfigureAwait(false))
+        var combiner = new SearchResultCombiner(compiled.Limit, compiled.MostRecent, compiled.SpansPerSpanSet);
+        var sources = fetchers.ToList();
+        var metrics = new SearchMetrics { TotalJobs = (uint)sources.Count };
+        foreach (var fetcher in sources)
         {
-            metrics.InspectedTraces++;
-            metrics.InspectedSpans += (ulong)candidates.Spans.Count;
-            var md = compiled.Evaluate(candidates);
-            if (md is not null)
+            if (combiner.IsComplete)
             {
-                combiner.AddTrace(md);
-                if (combiner.IsComplete)
+                break;
+            }
+
+            await foreach (var candidates in fetcher.FetchAsync(compiled.Request, cancellationToken).ConfigureAwait(false))
+            {
+                metrics.InspectedTraces++;
+                metrics.InspectedSpans += (ulong)candidates.Spans.Count;
+                var md = compiled.Evaluate(candidates);
+                if (md is not null)
                 {
-                    break;
+                    combiner.AddTrace(md);
+                    if (combiner.IsComplete)
+                    {
+                        break;
+                    }
                 }
             }
+
+            if (fetcher is IFetchStatistics stats)
+            {
+                metrics.InspectedBytes += stats.InspectedBytes;
+            }
+
+            metrics.CompletedJobs++;
         }
 
-        if (fetcher is IFetchStatistics stats)
-        {
-            metrics.InspectedBytes = stats.InspectedBytes;
-        }
-
-        metrics.CompletedJobs = 1;
-        metrics.TotalJobs = 1;
         combiner.AddMetrics(metrics);
         return combiner.Result();
     }

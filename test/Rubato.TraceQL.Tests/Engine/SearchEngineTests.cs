@@ -113,6 +113,56 @@ public sealed class SearchEngineTests
     }
 
     [Fact]
+    public async Task SearchAsync_SeveralSources_MergesSegmentsAndCountsJobs()
+    {
+        // Segments of the same traces in two sources: resources split alternately.
+        var first = new List<Trace>();
+        var second = new List<Trace>();
+        foreach (var t in Traces)
+        {
+            var a = new Trace();
+            var b = new Trace();
+            for (int i = 0; i < t.ResourceSpans.Count; i++)
+            {
+                (i % 2 == 0 ? a : b).ResourceSpans.Add(t.ResourceSpans[i]);
+            }
+
+            first.Add(a);
+            second.Add(b);
+        }
+
+        var result = await TraceQLEngine.SearchAsync(
+            TraceQLParser.ParseAndValidate("{ }"),
+            [new TraceModelFetcher(first), new TraceModelFetcher(second)],
+            new SearchOptions { Limit = 100, SpansPerSpanSet = 100 },
+            CancellationToken.None);
+
+        Assert.Equal(TraceCount, result.Traces.Count);
+        foreach (var t in result.Traces)
+        {
+            int index = Enumerable.Range(0, TraceCount).First(i => TraceIdOf(i) == t.TraceId);
+            Assert.Equal(
+                Spans.Where(s => s.TraceIndex == index).Select(s => s.Id).Order(),
+                Assert.Single(t.SpanSets).Spans.Select(s => s.SpanId.Value).Order());
+        }
+
+        Assert.Equal(2u, result.Metrics.TotalJobs);
+        Assert.Equal(2u, result.Metrics.CompletedJobs);
+    }
+
+    [Fact]
+    public async Task SearchAsync_SeveralSourcesLimitReached_LaterSourcesNotRead()
+    {
+        var later = new TraceModelFetcher(Traces);
+
+        var result = await TraceQLEngine.SearchAsync(
+            TraceQLParser.ParseAndValidate("{ }"), [new TraceModelFetcher(Traces), later], new SearchOptions { Limit = 3 }, CancellationToken.None);
+
+        Assert.Equal(3, result.Traces.Count);
+        Assert.Equal(0, later.TracesRead);
+    }
+
+    [Fact]
     public async Task SearchAsync_DefaultLimit_Is20()
     {
         var result = await TraceQLEngine.SearchAsync(TraceQLParser.ParseAndValidate("{ }"), new TraceModelFetcher(Traces), new SearchOptions(), CancellationToken.None);
