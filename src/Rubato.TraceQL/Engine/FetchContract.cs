@@ -104,12 +104,11 @@ public sealed record Condition(FieldRef Field, ConditionOp Op, IReadOnlyList<Tra
             }
         }
 
-        var attr = new AttributeExpr(Field.Scope, false, Field.Name);
         return Field.Scope switch
         {
-            AttributeScope.Event => AnyOf(span.Events, e => FieldEvaluator.Attribute(attr, span, e, null)),
-            AttributeScope.Link => AnyOf(span.Links, l => FieldEvaluator.Attribute(attr, span, null, l)),
-            _ => CouldMatch(FieldEvaluator.Attribute(attr, span, null, null)),
+            AttributeScope.Event => AnyOf(span.Events, e => FieldEvaluator.Attribute(AttributeScope.Event, Field.Name, span, e, null)),
+            AttributeScope.Link => AnyOf(span.Links, l => FieldEvaluator.Attribute(AttributeScope.Link, Field.Name, span, null, l)),
+            _ => CouldMatch(FieldEvaluator.Attribute(Field.Scope, Field.Name, span, null, null)),
         };
     }
 

@@ -114,20 +114,28 @@ public static class FieldEvaluator
     /// <summary>An attribute value; unscoped <c>.name</c> is the span attribute, else the resource attribute.</summary>
     public static TraceQLValue Attribute(AttributeExpr a, EvalSpan span, EvalEvent? ev, EvalLink? link)
     {
-        switch (a.Scope)
+        ArgumentNullException.ThrowIfNull(a);
+        return Attribute(a.Scope, a.Name, span, ev, link);
+    }
+
+    /// <inheritdoc cref="Attribute(AttributeExpr, EvalSpan, EvalEvent?, EvalLink?)"/>
+    public static TraceQLValue Attribute(AttributeScope scope, string name, EvalSpan span, EvalEvent? ev, EvalLink? link)
+    {
+        ArgumentNullException.ThrowIfNull(span);
+        switch (scope)
         {
             case AttributeScope.Span:
-                return span.Attributes.Get(a.Name);
+                return span.Attributes.Get(name);
             case AttributeScope.Resource:
-                return span.ResourceAttributes.Get(a.Name);
+                return span.ResourceAttributes.Get(name);
             case AttributeScope.Instrumentation:
-                return span.ScopeAttributes.Get(a.Name);
+                return span.ScopeAttributes.Get(name);
             case AttributeScope.Event:
-                return ev is null ? TraceQLValue.Nil : ev.Attributes.Get(a.Name);
+                return ev is null ? TraceQLValue.Nil : ev.Attributes.Get(name);
             case AttributeScope.Link:
-                return link is null ? TraceQLValue.Nil : link.Attributes.Get(a.Name);
+                return link is null ? TraceQLValue.Nil : link.Attributes.Get(name);
             default:
-                return span.Attributes.TryGet(a.Name, out var v) ? v : span.ResourceAttributes.Get(a.Name);
+                return span.Attributes.TryGet(name, out var v) ? v : span.ResourceAttributes.Get(name);
         }
     }
 
