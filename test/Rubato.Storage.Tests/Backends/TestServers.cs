@@ -134,6 +134,11 @@ public sealed class ServerProcess : IAsyncDisposable
     public static async Task<ServerProcess> StartAsync(string bin, Func<int, string, string[]> args, TimeSpan startTimeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         await TestServers.EnsureInstalledAsync();
+        if (TestServers.FindOnPath("node") is null)
+        {
+            throw new InvalidOperationException($"node is not installed: the {bin} backend tests need it (apt-get install nodejs npm)");
+        }
+
         string dataDir = Path.Combine(Path.GetTempPath(), "rubato-objstore-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);
         int port = TestServers.FreePort();
