@@ -34,6 +34,7 @@ public sealed class BackendBlockV1 : IBackendBlock
     private readonly ConcurrentDictionary<int, BloomFilter> _blooms = new();
     private readonly SemaphoreSlim _indexLock = new(1, 1);
     private volatile IndexData? _index;
+    private volatile IReadOnlyList<RowGroupStats>? _footer;
 
     public BackendBlockV1(BlockMeta meta, IObjectStore store)
     {
@@ -106,6 +107,100 @@ public sealed class BackendBlockV1 : IBackendBlock
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(rowGroup, index.Entries.Length);
         return await ReadRowGroupAsync(index.Entries[rowGroup], ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The footer (<see cref="ReadFooterAsync"/>), read once per open block and cached: scans call this per query.
+    /// </summary>
+    public async ValueTask<IReadOnlyList<RowGroupStats>> GetFooterAsync(CancellationToken ct)
+    {
+        if (_footer is { } f)
+        {
+            return f;
+        }
+
+        f = await ReadFooterAsync(ct).ConfigureAwait(false);
+        _footer = f;
+        return f;
+    }
+
+    /// <summary>
+    /// Reads only the listed column chunks of one row group (extents from the footer's column directory). Chunks whose
+    /// extents are within <see cref="ColumnCoalesceGapBytes"/> of each other are fetched with one range request.
+    /// Columns already present in <paramref name="into"/> are not read again. Each chunk is CRC-checked and inflated.
+    /// </summary>
+    /// <param name="rowGroup">A row group of <see cref="GetFooterAsync"/>.</param>
+    /// <param name="columns">Column numbers (<see cref="Col"/>); duplicates are ignored.</param>
+    /// <param name="into">Adds to this instance when given, else starts a new one.</param>
+    public async ValueTask<RowGroupColumns> ReadColumnsAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns? into, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(rowGroup);
+        ArgumentNullException.ThrowIfNull(columns);
+        var result = into ?? new RowGroupColumns(rowGroup);
+        if (!ReferenceEquals(result.RowGroup, rowGroup))
+        {
+            throw new ArgumentException("the columns being added to belong to another row group", nameof(into));
+        }
+
+        var wanted = new List<int>();
+        foreach (int c in columns)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(c);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(c, Col.Count);
+            if (!result.Has(c) && !wanted.Contains(c))
+            {
+                wanted.Add(c);
+            }
+        }
+
+        if (wanted.Count == 0)
+        {
+            return result;
+        }
+
+        var dir = rowGroup.Columns;
+        wanted.Sort((a, b) => dir[a].Offset.CompareTo(dir[b].Offset));
+        int i = 0;
+        while (i < wanted.Count)
+        {
+            // One range request covers the run of chunks whose gaps are small.
+            int j = i;
+            long start = dir[wanted[i]].Offset;
+            long end = start + dir[wanted[i]].Length;
+            while (j + 1 < wanted.Count && dir[wanted[j + 1]].Offset - end <= ColumnCoalesceGapBytes)
+            {
+                j++;
+                end = Math.Max(end, (long)dir[wanted[j]].Offset + dir[wanted[j]].Length);
+            }
+
+            if (start < 0 || end > rowGroup.Length)
+            {
+                throw new BlockCorruptException(DataKey, rowGroup.Offset + start, $"column extent [{start}, {end}) is outside the {rowGroup.Length}-byte row group");
+            }
+
+            var buf = new byte[end - start];
+            int n = await _store.ReadRangeAsync(DataKey, rowGroup.Offset + start, buf, ct).ConfigureAwait(false);
+            if (n != buf.Length)
+            {
+                throw new BlockCorruptException(DataKey, rowGroup.Offset + start, $"column range of {buf.Length} bytes is truncated to {n}");
+            }
+
+            result.BytesRead += n;
+            result.Reads++;
+            for (int k = i; k <= j; k++)
+            {
+                int c = wanted[k];
+                var (off, len) = dir[c];
+                result.Set(c, FormatV1.ReadChunk(buf.AsSpan((int)(off - start), len), DataKey, rowGroup.Offset + off, Col.Name(c)));
+            }
+
+            i = j + 1;
+        }
+
+        return result;
+    }
+
+    /// <summary>Largest gap between two wanted chunks that is read through rather than split into two requests.</summary>
+    public const int ColumnCoalesceGapBytes = 512;
 
     /// <summary>Reads and validates the data object's footer: per-row-group statistics and column directory.</summary>
     public async Task<IReadOnlyList<RowGroupStats>> ReadFooterAsync(CancellationToken ct)

@@ -1,0 +1,593 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using Rubato.Common.Ids;
+using Rubato.Common.Model;
+using Rubato.Storage.Backend;
+using Rubato.TraceQL.Ast;
+using Rubato.TraceQL.Engine;
+
+namespace Rubato.Storage.Encoding.V1.Search;
+
+/// <summary>
+/// TraceQL scan of one <c>vRubato1</c> block with predicate pushdown (<see cref="ISpansetFetcher"/>).
+/// </summary>
+/// <remarks>
+/// Per row group, in order:
+/// <list type="number">
+/// <item>Footer statistics: skip when the time range misses the row group or a duration comparison cannot hold
+/// (with <see cref="FetchSpansRequest.AllConditions"/> false only when no condition can hold). No data read.</item>
+/// <item>Filter columns: range-read only the count columns and the columns of the conditions; test each condition
+/// column-wise (strings once per dictionary entry, then per row by id; typed numeric columns directly; attribute
+/// values of other types only for rows with the wanted key). No candidate span → the row group is done.</item>
+/// <item>Fill columns: range-read the columns the returned spans need (ids, name, times, status, kind, the
+/// condition and second-pass fields) and build <see cref="EvalSpan"/>s for candidate spans only, with the trace's
+/// <see cref="TraceInfo"/> (service stats over the whole trace) and, for structural queries, nested-set numbers over
+/// the whole trace.</item>
+/// </list>
+/// Results equal <see cref="TraceModelFetcher"/>'s over the same traces (in trace-id order) for every query.
+/// Thread model: the engine enumerates on one thread; an instance may be reused for consecutive fetches but not
+/// concurrently. Counters accumulate over all fetches of the instance.
+/// </remarks>
+public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
+{
+    private readonly BackendBlockV1 _block;
+    private long _inspectedBytes;
+
+    public BlockSpansetFetcher(BackendBlockV1 block)
+    {
+        _block = block ?? throw new ArgumentNullException(nameof(block));
+        DataKey = ObjectKeys.BlockObject(block.Meta.TenantId, block.Meta.BlockId, FormatV1.DataName);
+    }
+
+    /// <summary>Column bytes (stored, compressed) read from the data object. The footer, cached per block, is not counted.</summary>
+    public ulong InspectedBytes => (ulong)Interlocked.Read(ref _inspectedBytes);
+
+    /// <summary>Range requests issued for column chunks.</summary>
+    public int Reads { get; private set; }
+
+    /// <summary>Row groups skipped from footer statistics alone (no chunk read).</summary>
+    public int RowGroupsSkippedByStats { get; private set; }
+
+    /// <summary>Row groups skipped because an attribute key of the conditions is in none of their key dictionaries.</summary>
+    public int RowGroupsSkippedByDictionary { get; private set; }
+
+    /// <summary>Row groups whose filter columns showed no candidate span (fill columns never read).</summary>
+    public int RowGroupsWithoutCandidates { get; private set; }
+
+    /// <summary>Row groups whose spans were filled and returned.</summary>
+    public int RowGroupsScanned { get; private set; }
+
+    private string DataKey { get; }
+
+    public async IAsyncEnumerable<Spanset> FetchAsync(FetchSpansRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var plan = new SearchPlan(request);
+        if (!OverlapsBlock(request))
+        {
+            yield break;
+        }
+
+        var footer = await _block.GetFooterAsync(cancellationToken).ConfigureAwait(false);
+        var results = new List<Spanset>();
+        foreach (var rg in footer)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!CouldMatchByStats(plan, rg))
+            {
+                RowGroupsSkippedByStats++;
+                continue;
+            }
+
+            results.Clear();
+            await ScanRowGroupAsync(plan, rg, results, cancellationToken).ConfigureAwait(false);
+            foreach (var s in results)
+            {
+                yield return s;
+            }
+        }
+    }
+
+    private bool OverlapsBlock(FetchSpansRequest request)
+    {
+        if (request.EndUnixNanos <= 0)
+        {
+            return true;
+        }
+
+        // meta times are whole seconds (start floored, end ceiled), so this never drops an overlapping block.
+        long startNs = _block.Meta.StartTime.ToUnixTimeSeconds() * 1_000_000_000L;
+        long endNs = _block.Meta.EndTime.ToUnixTimeSeconds() * 1_000_000_000L;
+        return startNs <= request.EndUnixNanos && endNs >= request.StartUnixNanos;
+    }
+
+    private static bool CouldMatchByStats(SearchPlan plan, RowGroupStats rg)
+    {
+        var req = plan.Request;
+        if (req.EndUnixNanos > 0 && (rg.MinStartUnixNano > (ulong)req.EndUnixNanos || rg.MaxEndUnixNano < (ulong)req.StartUnixNanos))
+        {
+            return false;
+        }
+
+        if (plan.Everything || plan.Conds.Length == 0)
+        {
+            return true;
+        }
+
+        foreach (var c in plan.Conds)
+        {
+            bool can = c.CouldMatchRowGroup(rg);
+            if (plan.All && !can)
+            {
+                return false;
+            }
+
+            if (!plan.All && can)
+            {
+                return true;
+            }
+        }
+
+        return plan.All;
+    }
+
+    private async Task ScanRowGroupAsync(SearchPlan plan, RowGroupStats rg, List<Spanset> output, CancellationToken ct)
+    {
+        // Phase 0: attribute keys. A condition on a key that no key dictionary of the row group holds can only see nil;
+        // when that cannot match, the condition fails for every span, decided from the key chunks alone.
+        RowGroupColumns? data = null;
+        if (!plan.Everything && plan.Conds.Any(c => c.Kind == CondKind.Attr && !c.NilMatches))
+        {
+            var keyCols = new HashSet<int>();
+            foreach (var c in plan.Conds.Where(c => c.Kind == CondKind.Attr && !c.NilMatches))
+            {
+                keyCols.Add(Col.Attr(c.Level, Col.AttrKey));
+                if (c.Unscoped)
+                {
+                    keyCols.Add(Col.Attr(AttrLevel.Resource, Col.AttrKey));
+                }
+            }
+
+            data = await _block.ReadColumnsAsync(rg, keyCols, null, ct).ConfigureAwait(false);
+            if (!KeysCouldMatch(plan, data))
+            {
+                RowGroupsSkippedByDictionary++;
+                Interlocked.Add(ref _inspectedBytes, data.BytesRead);
+                Reads += data.Reads;
+                return;
+            }
+        }
+
+        // Phase 1: filter columns.
+        var cols = new HashSet<int>(ColumnScan.StructureColumns);
+        if (!plan.Everything)
+        {
+            foreach (var c in plan.Conds)
+            {
+                c.AddColumns(cols);
+            }
+        }
+
+        data = await _block.ReadColumnsAsync(rg, cols, data, ct).ConfigureAwait(false);
+        using var scan = new ColumnScan(data, DataKey);
+        scan.DecodeStructure();
+        int spans = scan.SpanCount;
+        bool[] candidates = ArrayPool<bool>.Shared.Rent(Math.Max(1, spans));
+        try
+        {
+            bool any;
+            if (plan.Everything)
+            {
+                Array.Fill(candidates, true, 0, spans);
+                any = spans > 0;
+            }
+            else
+            {
+                // Value columns of attribute conditions: only the types that rows with the wanted key actually have.
+                var valueCols = new HashSet<int>();
+                foreach (var c in plan.Conds.Where(c => c.Kind == CondKind.Attr))
+                {
+                    AddValueColumns(scan, c.Level, [c.Condition.Field.Name], valueCols);
+                    if (c.Unscoped)
+                    {
+                        AddValueColumns(scan, AttrLevel.Resource, [c.Condition.Field.Name], valueCols);
+                    }
+                }
+
+                await _block.ReadColumnsAsync(rg, valueCols, data, ct).ConfigureAwait(false);
+                any = Select(plan, scan, candidates.AsSpan(0, spans));
+            }
+
+            if (!any)
+            {
+                RowGroupsWithoutCandidates++;
+                return;
+            }
+
+            // Phase 2: fill columns for the candidates.
+            var fill = plan.FillColumns();
+            await _block.ReadColumnsAsync(rg, fill, data, ct).ConfigureAwait(false);
+            var fillValues = new HashSet<int>();
+            for (int l = 0; l < 5; l++)
+            {
+                if (plan.AttrKeys[l].Count > 0)
+                {
+                    AddValueColumns(scan, (AttrLevel)l, plan.AttrKeys[l], fillValues);
+                }
+            }
+
+            await _block.ReadColumnsAsync(rg, fillValues, data, ct).ConfigureAwait(false);
+            RowGroupsScanned++;
+            new SpanFiller(plan, scan).Fill(candidates.AsSpan(0, spans), output);
+        }
+        finally
+        {
+            ArrayPool<bool>.Shared.Return(candidates);
+            Interlocked.Add(ref _inspectedBytes, data.BytesRead);
+            Reads += data.Reads;
+        }
+    }
+
+    /// <summary>Whether the row group can hold a candidate given which condition keys its key dictionaries contain.</summary>
+    private bool KeysCouldMatch(SearchPlan plan, RowGroupColumns data)
+    {
+        using var scan = new ColumnScan(data, DataKey);
+        foreach (var c in plan.Conds)
+        {
+            bool can = c.Kind != CondKind.Attr || c.NilMatches
+                || scan.FindInDict(Col.Attr(c.Level, Col.AttrKey), c.KeyUtf8) >= 0
+                || (c.Unscoped && scan.FindInDict(Col.Attr(AttrLevel.Resource, Col.AttrKey), c.KeyUtf8) >= 0);
+            if (plan.All && !can)
+            {
+                return false;
+            }
+
+            if (!plan.All && can)
+            {
+                return true;
+            }
+        }
+
+        return plan.All;
+    }
+
+    /// <summary>Adds the value columns (string/int/double/blob) of the types that rows with one of the keys have.</summary>
+    private static void AddValueColumns(ColumnScan scan, AttrLevel level, IEnumerable<string> keys, HashSet<int> into)
+    {
+        int keyCol = Col.Attr(level, Col.AttrKey);
+        var keyIds = new List<int>();
+        foreach (var k in keys)
+        {
+            int id = scan.FindInDict(keyCol, System.Text.Encoding.UTF8.GetBytes(k));
+            if (id >= 0)
+            {
+                keyIds.Add(id);
+            }
+        }
+
+        if (keyIds.Count == 0)
+        {
+            return;
+        }
+
+        var ids = scan.Ids(keyCol);
+        var types = scan.Columns.Raw(Col.Attr(level, Col.AttrType));
+        int n = scan.AttrStart(level)[scan.OwnerCount(level)];
+        bool s = false, i = false, d = false, b = false;
+        for (int a = 0; a < n; a++)
+        {
+            if (!keyIds.Contains(ids[a]))
+            {
+                continue;
+            }
+
+            switch ((AnyValueKind)types[a])
+            {
+                case AnyValueKind.String: s = true; break;
+                case AnyValueKind.Bool or AnyValueKind.Int: i = true; break;
+                case AnyValueKind.Double: d = true; break;
+                case AnyValueKind.Array: b = true; break;
+                default: break; // bytes and kvlist are nil in TraceQL: their values are never read
+            }
+        }
+
+        if (s)
+        {
+            into.Add(Col.Attr(level, Col.AttrString));
+        }
+
+        if (i)
+        {
+            into.Add(Col.Attr(level, Col.AttrInt));
+        }
+
+        if (d)
+        {
+            into.Add(Col.Attr(level, Col.AttrDouble));
+        }
+
+        if (b)
+        {
+            into.Add(Col.Attr(level, Col.AttrBlob));
+        }
+    }
+
+    /// <summary>Evaluates every condition column-wise and combines them into <paramref name="candidates"/>; true when any is set.</summary>
+    private static bool Select(SearchPlan plan, ColumnScan scan, Span<bool> candidates)
+    {
+        int spans = candidates.Length;
+        bool[] scratch = ArrayPool<bool>.Shared.Rent(Math.Max(1, spans));
+        try
+        {
+            candidates.Fill(plan.All);
+            var one = scratch.AsSpan(0, spans);
+            foreach (var c in plan.Conds)
+            {
+                ConditionEvaluator.Evaluate(c, scan, one);
+                for (int s = 0; s < spans; s++)
+                {
+                    candidates[s] = plan.All ? candidates[s] & one[s] : candidates[s] | one[s];
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<bool>.Shared.Return(scratch);
+        }
+
+        return candidates.Contains(true);
+    }
+}
+
+/// <summary>
+/// A <see cref="ISpansetFetcher"/> over several blocks (a tenant's block list): blocks are scanned one after another,
+/// each by its own <see cref="BlockSpansetFetcher"/>; counters are summed.
+/// </summary>
+public sealed class MultiBlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
+{
+    private readonly List<BlockSpansetFetcher> _fetchers;
+
+    public MultiBlockSpansetFetcher(IEnumerable<BackendBlockV1> blocks)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        _fetchers = [.. blocks.Select(b => new BlockSpansetFetcher(b))];
+    }
+
+    public ulong InspectedBytes => (ulong)_fetchers.Sum(f => (long)f.InspectedBytes);
+
+    public int RowGroupsSkippedByStats => _fetchers.Sum(f => f.RowGroupsSkippedByStats);
+
+    public int RowGroupsSkippedByDictionary => _fetchers.Sum(f => f.RowGroupsSkippedByDictionary);
+
+    public int RowGroupsWithoutCandidates => _fetchers.Sum(f => f.RowGroupsWithoutCandidates);
+
+    public int RowGroupsScanned => _fetchers.Sum(f => f.RowGroupsScanned);
+
+    public async IAsyncEnumerable<Spanset> FetchAsync(FetchSpansRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var f in _fetchers)
+        {
+            await foreach (var s in f.FetchAsync(request, cancellationToken).ConfigureAwait(false))
+            {
+                yield return s;
+            }
+        }
+    }
+}
+
+/// <summary>Builds the returned <see cref="EvalSpan"/>s of one row group from the fill columns.</summary>
+internal sealed class SpanFiller
+{
+    private readonly SearchPlan _plan;
+    private readonly ColumnScan _scan;
+    private readonly int[]?[] _wantedKeyIds = new int[]?[5];
+    private readonly AttributeBag?[] _resourceBags;
+    private readonly AttributeBag?[] _scopeBags;
+
+    public SpanFiller(SearchPlan plan, ColumnScan scan)
+    {
+        _plan = plan;
+        _scan = scan;
+        _resourceBags = new AttributeBag?[scan.ResourceCount];
+        _scopeBags = new AttributeBag?[scan.ScopeCount];
+        for (int l = 0; l < 5; l++)
+        {
+            if (plan.AttrKeys[l].Count == 0)
+            {
+                continue;
+            }
+
+            int keyCol = Col.Attr((AttrLevel)l, Col.AttrKey);
+            _wantedKeyIds[l] = [.. plan.AttrKeys[l].Select(k => scan.FindInDict(keyCol, System.Text.Encoding.UTF8.GetBytes(k))).Where(id => id >= 0)];
+        }
+    }
+
+    public void Fill(ReadOnlySpan<bool> candidates, List<Spanset> output)
+    {
+        var req = _plan.Request;
+        var s = _scan;
+        for (int t = 0; t < s.TraceCount; t++)
+        {
+            int from = s.TraceSpanStart(t), to = s.TraceSpanStart(t + 1);
+            if (!candidates[from..to].Contains(true))
+            {
+                continue;
+            }
+
+            ulong start = s.TraceStart(t), duration = s.TraceDuration(t);
+            if (req.EndUnixNanos > 0 && (start > (ulong)req.EndUnixNanos || start + duration < (ulong)req.StartUnixNanos))
+            {
+                continue;
+            }
+
+            var info = new TraceInfo
+            {
+                TraceId = s.TraceIdAt(Col.TraceId, t),
+                RootServiceName = s.Str(Col.TraceRootService, t),
+                RootSpanName = s.Str(Col.TraceRootSpanName, t),
+                StartUnixNanos = start,
+                DurationNanos = duration,
+                ServiceStats = new Dictionary<string, ServiceStat>(StringComparer.Ordinal),
+            };
+            for (int sp = from; sp < to; sp++)
+            {
+                string service = s.Str(Col.ResourceServiceName, s.SpanResource(sp));
+                info.ServiceStats.TryGetValue(service, out var st);
+                st.SpanCount++;
+                if (s.ByteAt(Col.SpanStatusCode, sp) == (byte)StatusCode.Error)
+                {
+                    st.ErrorCount++;
+                }
+
+                info.ServiceStats[service] = st;
+            }
+
+            int[]? left = null, right = null, parent = null, children = null;
+            if (_plan.NeedsStructure)
+            {
+                int n = to - from;
+                var ids = new ulong[n];
+                var parents = new ulong[n];
+                for (int i = 0; i < n; i++)
+                {
+                    ids[i] = s.SpanIdAt(Col.SpanId, from + i);
+                    parents[i] = s.SpanIdAt(Col.SpanParentId, from + i);
+                }
+
+                left = new int[n];
+                right = new int[n];
+                parent = new int[n];
+                children = new int[n];
+                NestedSet.Compute(ids, parents, left, right, parent, children);
+            }
+
+            var spans = new List<EvalSpan>();
+            for (int sp = from; sp < to; sp++)
+            {
+                if (!candidates[sp])
+                {
+                    continue;
+                }
+
+                var e = BuildSpan(info, start, sp);
+                if (left is not null)
+                {
+                    int i = sp - from;
+                    e.NestedSetLeft = left[i];
+                    e.NestedSetRight = right![i];
+                    e.NestedSetParent = parent![i];
+                    e.ChildCount = children![i];
+                }
+
+                spans.Add(e);
+            }
+
+            output.Add(new Spanset(info, spans));
+        }
+    }
+
+    private EvalSpan BuildSpan(TraceInfo info, ulong traceStart, int sp)
+    {
+        var s = _scan;
+        int scope = s.SpanScope(sp);
+        int res = s.SpanResource(sp);
+        var e = new EvalSpan
+        {
+            Trace = info,
+            SpanId = new SpanId(s.SpanIdAt(Col.SpanId, sp)),
+            ParentSpanId = new SpanId(s.SpanIdAt(Col.SpanParentId, sp)),
+            Name = s.Str(Col.SpanName, sp),
+            Kind = (TraceQL.Ast.SpanKind)s.ByteAt(Col.SpanKind, sp),
+            Status = (SpanStatus)s.ByteAt(Col.SpanStatusCode, sp),
+            StartUnixNanos = unchecked(traceStart + (ulong)s.Longs(Col.SpanStartDelta)[sp]),
+            DurationNanos = s.Longs(Col.SpanDuration)[sp],
+            ServiceName = s.Str(Col.ResourceServiceName, res),
+            Attributes = Bag(AttrLevel.Span, sp),
+            ResourceAttributes = _resourceBags[res] ??= Bag(AttrLevel.Resource, res),
+            ScopeAttributes = _scopeBags[scope] ??= Bag(AttrLevel.Scope, scope),
+        };
+        if (_plan.StatusMessage)
+        {
+            e.StatusMessage = s.Str(Col.SpanStatusMessage, sp);
+        }
+
+        if (_plan.ScopeNameVersion)
+        {
+            e.ScopeName = s.Str(Col.ScopeName, scope);
+            e.ScopeVersion = s.Str(Col.ScopeVersion, scope);
+        }
+
+        if (_plan.Events)
+        {
+            var starts = s.EventStart;
+            int n = starts[sp + 1] - starts[sp];
+            if (n > 0)
+            {
+                var events = new EvalEvent[n];
+                for (int i = 0; i < n; i++)
+                {
+                    int ev = starts[sp] + i;
+                    events[i] = new EvalEvent
+                    {
+                        Name = s.Str(Col.EventName, ev),
+                        TimeSinceStartNanos = s.Longs(Col.EventTimeDelta)[ev],
+                        Attributes = Bag(AttrLevel.Event, ev),
+                    };
+                }
+
+                e.Events = events;
+            }
+        }
+
+        if (_plan.Links)
+        {
+            var starts = s.LinkStart;
+            int n = starts[sp + 1] - starts[sp];
+            if (n > 0)
+            {
+                var links = new EvalLink[n];
+                for (int i = 0; i < n; i++)
+                {
+                    int l = starts[sp] + i;
+                    links[i] = new EvalLink
+                    {
+                        TraceId = s.TraceIdAt(Col.LinkTraceId, l),
+                        SpanId = new SpanId(s.SpanIdAt(Col.LinkSpanId, l)),
+                        Attributes = Bag(AttrLevel.Link, l),
+                    };
+                }
+
+                e.Links = links;
+            }
+        }
+
+        return e;
+    }
+
+    /// <summary>The wanted attributes of one owner row, in stored order (so duplicate keys keep "first wins").</summary>
+    private AttributeBag Bag(AttrLevel level, int owner)
+    {
+        var wanted = _wantedKeyIds[(int)level];
+        if (wanted is null || wanted.Length == 0)
+        {
+            return AttributeBag.Empty;
+        }
+
+        var st = _scan.AttrStart(level);
+        var keys = _scan.Ids(Col.Attr(level, Col.AttrKey));
+        int keyCol = Col.Attr(level, Col.AttrKey);
+        AttributeBag? bag = null;
+        for (int a = st[owner]; a < st[owner + 1]; a++)
+        {
+            if (Array.IndexOf(wanted, keys[a]) < 0)
+            {
+                continue;
+            }
+
+            bag ??= new AttributeBag(2);
+            bag.Add(_scan.DictString(keyCol, keys[a]), _scan.AttrValue(level, a));
+        }
+
+        return bag ?? AttributeBag.Empty;
+    }
+}
