@@ -128,7 +128,7 @@ public sealed class CrashTests
     }
 
     /// <summary>Three blocks; every trace is in two of them, sharing one span (written twice) and each adding one.</summary>
-    private static async Task<(Guid[] Inputs, Dictionary<TraceId, ulong[]> Expected)> WriteOverlappingBlocksAsync(Fixture f)
+    internal static async Task<(Guid[] Inputs, Dictionary<TraceId, ulong[]> Expected)> WriteOverlappingBlocksAsync(Fixture f)
     {
         var expected = new Dictionary<TraceId, ulong[]>();
         var blocks = new List<(TraceId, Rubato.Common.Model.Trace)>[3];
@@ -155,7 +155,7 @@ public sealed class CrashTests
         return ([.. inputs.Order()], expected);
     }
 
-    private static async Task AssertReaderSeesExactlyAsync(BackendTraceReader reader, Dictionary<TraceId, ulong[]> expected)
+    internal static async Task AssertReaderSeesExactlyAsync(BackendTraceReader reader, Dictionary<TraceId, ulong[]> expected)
     {
         await reader.RefreshAsync(CancellationToken.None);
         foreach (var (id, spans) in expected)
@@ -166,7 +166,7 @@ public sealed class CrashTests
         }
     }
 
-    private static async Task AssertCompactedOnceAsync(Fixture f, Guid[] inputs, Guid outId, Dictionary<TraceId, ulong[]> expected)
+    internal static async Task AssertCompactedOnceAsync(Fixture f, Guid[] inputs, Guid outId, Dictionary<TraceId, ulong[]> expected)
     {
         var list = await new BlocklistPoller(f.Store, BlocklistPollMode.Listing).ListTenantAsync(Fixture.Tenant, CancellationToken.None);
         Assert.Equal([outId], list.Live.Select(b => b.BlockId));

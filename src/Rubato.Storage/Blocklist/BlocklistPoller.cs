@@ -275,6 +275,25 @@ public sealed class BlocklistPoller : IBlocklistSource
                 }
             }).ConfigureAwait(false);
 
+        // Forget this tenant's cached metas of blocks that are gone (long-lived pollers that only list single
+        // tenants, e.g. the tenant-index job's, would otherwise keep every block ever seen).
+        var here = new HashSet<Guid>(live.Select(m => m.BlockId).Concat(compacted.Select(c => c.Meta.BlockId)));
+        foreach (var (id, m) in _metas)
+        {
+            if (m.TenantId == tenantId && !here.Contains(id))
+            {
+                _metas.TryRemove(id, out _);
+            }
+        }
+
+        foreach (var (id, m) in _compacted)
+        {
+            if (m.Meta.TenantId == tenantId && !here.Contains(id))
+            {
+                _compacted.TryRemove(id, out _);
+            }
+        }
+
         return new TenantBlocklist(
             tenantId,
             [.. live.OrderBy(m => m.StartTime).ThenBy(m => m.BlockId)],
