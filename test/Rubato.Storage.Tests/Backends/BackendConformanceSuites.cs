@@ -24,6 +24,9 @@ public sealed class S3ObjectStoreConformanceTests(S3rverFixture server) : Object
 {
     private readonly string _prefix = "p-" + Guid.NewGuid().ToString("N");
 
+    /// <summary>s3rver writes body and metadata separately, so racing writers of one key can pair them wrongly.</summary>
+    protected override bool ServerKeepsRacingWritesWhole => false;
+
     protected override IObjectStore CreateStore(ObjectStoreOptions options) => new S3ObjectStore(
         new S3ObjectStoreConfig
         {
