@@ -288,6 +288,23 @@ public sealed class BlockSearchTests : IDisposable
     }
 
     [Fact]
+    public async Task SearchAsync_CorruptConditionChunk_ThrowsBlockCorruptNamingColumn()
+    {
+        var data = SearchDataset.Generate(60, seed: 13);
+        var block = await SearchDataset.WriteBlockAsync(new LocalObjectStore(_dir.Path), data, rowGroupBytes: 4096, compression: BlockCompression.None);
+        var rg = (await block.GetFooterAsync(CancellationToken.None))[0];
+        string path = Path.Combine(_dir.Path, ObjectKeys.BlockObject(block.Meta.TenantId, block.Meta.BlockId, FormatV1.DataName));
+        var bytes = await File.ReadAllBytesAsync(path);
+        bytes[rg.Offset + rg.Columns[Col.SpanName].Offset + FormatV1.ChunkHeaderSize] ^= 0xFF;
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var reopened = new BackendBlockV1(block.Meta, new LocalObjectStore(_dir.Path));
+        var e = await Assert.ThrowsAsync<BlockCorruptException>(() => TraceQLEngine.SearchAsync(
+            TraceQLParser.ParseAndValidate("{ name = \"GET /1\" }"), new BlockSpansetFetcher(reopened), Options(), CancellationToken.None));
+        Assert.Contains("span.name", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TagNamesAsync_Block_EqualsCollectorOverModel()
     {
         var data = SearchDataset.Generate(200, seed: 5);
