@@ -1,0 +1,502 @@
+using System.Collections.Concurrent;
+using Rubato.Common.Contracts;
+using Rubato.Common.Ids;
+using Rubato.TraceQL.Ast;
+using Rubato.TraceQL.Engine;
+
+namespace Rubato.QueryFrontend;
+
+/// <summary>Tempo's <c>MetadataMetrics</c> of tag searches.</summary>
+public sealed class MetadataMetrics
+{
+    public ulong InspectedBytes { get; set; }
+
+    public uint TotalJobs { get; set; }
+
+    public uint CompletedJobs { get; set; }
+
+    public uint TotalBlocks { get; set; }
+
+    public ulong TotalBlockBytes { get; set; }
+}
+
+/// <summary>
+/// The query-frontend's search path: admits requests through a per-tenant bound, plans jobs across the registered
+/// <see cref="ISearchSource"/>s, runs them with bounded concurrency on thread-pool tasks, and merges results with the
+/// engine's <see cref="SearchResultCombiner"/>, releasing the response as soon as <c>limit</c> traces are found
+/// (the remaining jobs are cancelled and not awaited). Thread-safe; one instance serves every request.
+/// </summary>
+public sealed class SearchFrontend
+{
+    private readonly QueryFrontendConfig _config;
+    private readonly IReadOnlyList<ISearchSource> _sources;
+    private readonly IOverrides? _overrides;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, int> _outstanding = new(StringComparer.Ordinal);
+
+    public SearchFrontend(QueryFrontendConfig config, IEnumerable<ISearchSource> sources, IOverrides? overrides = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(sources);
+        config.Validate();
+        _config = config;
+        _sources = [.. sources];
+        _overrides = overrides;
+        _time = time ?? TimeProvider.System;
+    }
+
+    public QueryFrontendConfig Config => _config;
+
+    /// <summary>Requests admitted and not yet finished for a tenant.</summary>
+    public int Outstanding(string tenantId) => _outstanding.TryGetValue(tenantId, out int n) ? n : 0;
+
+    /// <summary>
+    /// Admits one request for every tenant or throws 429 "too many outstanding requests"; dispose the lease when the
+    /// response is done.
+    /// </summary>
+    public IDisposable Admit(IReadOnlyList<string> tenants)
+    {
+        ArgumentNullException.ThrowIfNull(tenants);
+        var taken = new List<string>(tenants.Count);
+        foreach (var t in tenants)
+        {
+            int n = _outstanding.AddOrUpdate(t, 1, (_, c) => c + 1);
+            taken.Add(t);
+            if (n > _config.MaxOutstandingPerTenant)
+            {
+                Release(taken);
+                throw new SearchRequestException(429, "too many outstanding requests");
+            }
+        }
+
+        return new Lease(this, taken);
+    }
+
+    /// <summary>400 when start..end is longer than the tenant's <c>max_search_duration</c> (else <c>max_duration</c>).</summary>
+    public void CheckRange(IReadOnlyList<string> tenants, long startUnixSeconds, long endUnixSeconds)
+    {
+        ArgumentNullException.ThrowIfNull(tenants);
+        if (startUnixSeconds == 0 && endUnixSeconds == 0)
+        {
+            return;
+        }
+
+        foreach (var t in tenants)
+        {
+            var max = _overrides?.ForTenant(t).Read.MaxSearchDuration is { } o && o > TimeSpan.Zero ? o : _config.Search.MaxDuration;
+            if (max > TimeSpan.Zero && TimeSpan.FromSeconds(endUnixSeconds - startUnixSeconds) > max)
+            {
+                throw SearchRequestException.BadRequest(
+                    $"range specified by start and end exceeds {ValueText.GoDuration(max.Ticks * 100)}. received start={startUnixSeconds} end={endUnixSeconds}");
+            }
+        }
+    }
+
+    /// <summary>Starts a search; the returned run's <see cref="SearchRun.Completion"/> gives the final result.</summary>
+    /// <exception cref="SearchRequestException">The range is too long or the query cannot be searched.</exception>
+    public SearchRun StartSearch(IReadOnlyList<string> tenants, SearchQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        CheckRange(tenants, query.StartUnixSeconds, query.EndUnixSeconds);
+        var options = Options(query);
+        CompiledSearch probe;
+        try
+        {
+            probe = CompiledSearch.Compile(query.Root, options);
+        }
+        catch (TraceQLEvaluationException e)
+        {
+            throw SearchRequestException.BadRequest(e.Message);
+        }
+
+        var run = new SearchRun(new SearchResultCombiner(options.Limit, probe.MostRecent, options.SpansPerSpanSet));
+        run.Start(this, tenants, query, options, cancellationToken);
+        return run;
+    }
+
+    public async Task<SearchResult> SearchAsync(IReadOnlyList<string> tenants, SearchQuery query, CancellationToken cancellationToken) =>
+        await StartSearch(tenants, query, cancellationToken).Completion.ConfigureAwait(false);
+
+    /// <summary>Tag names over the same sources. A <c>q</c> that does not parse is ignored (full list).</summary>
+    public async Task<(TagNamesCollector Names, MetadataMetrics Metrics)> SearchTagsAsync(IReadOnlyList<string> tenants, TagNamesQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        CheckRange(tenants, query.StartUnixSeconds, query.EndUnixSeconds);
+        var result = new TagNamesCollector(query.Scope, query.Limit);
+        var filter = SearchRequestParser.TryParseFilter(query.Query);
+        var metrics = await RunTagJobsAsync(tenants, query.StartUnixSeconds, query.EndUnixSeconds, filter, () => new TagNamesCollector(query.Scope, query.Limit),
+            (c, span) => c.Add(span), c => { lock (result) { result.Add(c); } }, cancellationToken).ConfigureAwait(false);
+        return (result, metrics);
+    }
+
+    /// <summary>Typed values of one tag. A <c>q</c> that does not parse is ignored (full list), as Tempo does.</summary>
+    public async Task<(TagValuesCollector Values, MetadataMetrics Metrics)> SearchTagValuesAsync(IReadOnlyList<string> tenants, TagValuesQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        CheckRange(tenants, query.StartUnixSeconds, query.EndUnixSeconds);
+        TagValuesCollector result;
+        try
+        {
+            result = new TagValuesCollector(query.Tag, query.Limit);
+        }
+        catch (ArgumentException e)
+        {
+            throw SearchRequestException.BadRequest(e.Message);
+        }
+
+        var filter = SearchRequestParser.TryParseFilter(query.Query);
+        var metrics = await RunTagJobsAsync(tenants, query.StartUnixSeconds, query.EndUnixSeconds, filter, () => new TagValuesCollector(query.Tag, query.Limit),
+            (c, span) => c.Add(span), c => { lock (result) { result.Add(c); } }, cancellationToken).ConfigureAwait(false);
+        return (result, metrics);
+    }
+
+    internal async Task<List<(string Tenant, SearchJob Job)>> PlanAsync(IReadOnlyList<string> tenants, long startSeconds, long endSeconds, CancellationToken ct)
+    {
+        var jobs = new List<(string, SearchJob)>();
+        long nowSeconds = _time.GetUtcNow().ToUnixTimeSeconds();
+        foreach (var tenant in tenants)
+        {
+            foreach (var source in _sources)
+            {
+                SearchRange? range;
+                if (startSeconds == 0 && endSeconds == 0)
+                {
+                    // Tempo: without start/end only recent data is searched.
+                    range = source.IsRecent ? new SearchRange(0, 0) : null;
+                }
+                else if (source.IsRecent)
+                {
+                    long from = nowSeconds - (long)_config.Search.QueryIngestersUntil.TotalSeconds;
+                    range = endSeconds >= from ? new SearchRange(ToNanos(startSeconds), EndNanos(endSeconds)) : null;
+                }
+                else
+                {
+                    long until = nowSeconds - (long)_config.Search.QueryBackendAfter.TotalSeconds;
+                    range = startSeconds <= until ? new SearchRange(ToNanos(startSeconds), EndNanos(Math.Min(endSeconds, until))) : null;
+                }
+
+                if (range is { } r)
+                {
+                    foreach (var job in await source.PlanAsync(tenant, r, ct).ConfigureAwait(false))
+                    {
+                        jobs.Add((tenant, job));
+                    }
+                }
+            }
+        }
+
+        return jobs;
+    }
+
+    internal static SearchOptions Options(SearchQuery q) => new()
+    {
+        Limit = q.Limit,
+        SpansPerSpanSet = q.SpansPerSpanSet,
+        StartUnixNanos = q.StartUnixSeconds == 0 && q.EndUnixSeconds == 0 ? 0 : ToNanos(q.StartUnixSeconds),
+        EndUnixNanos = q.StartUnixSeconds == 0 && q.EndUnixSeconds == 0 ? 0 : EndNanos(q.EndUnixSeconds),
+    };
+
+    private static long ToNanos(long seconds) => seconds * 1_000_000_000;
+
+    /// <summary>End seconds are inclusive: everything up to the last nanosecond of that second.</summary>
+    private static long EndNanos(long seconds) => (seconds * 1_000_000_000) + 999_999_999;
+
+    private async Task<MetadataMetrics> RunTagJobsAsync<TCollector>(IReadOnlyList<string> tenants, long start, long end, RootExpr? filter,
+        Func<TCollector> create, Action<TCollector, EvalSpan> add, Action<TCollector> merge, CancellationToken ct)
+    {
+        var jobs = await PlanAsync(tenants, start, end, ct).ConfigureAwait(false);
+        var metrics = new MetadataMetrics { TotalJobs = (uint)jobs.Count };
+        foreach (var (_, job) in jobs)
+        {
+            if (job.IsBlock)
+            {
+                metrics.TotalBlocks++;
+                metrics.TotalBlockBytes += job.Bytes;
+            }
+        }
+
+        var range = new SearchOptions
+        {
+            StartUnixNanos = start == 0 && end == 0 ? 0 : ToNanos(start),
+            EndUnixNanos = start == 0 && end == 0 ? 0 : EndNanos(end),
+        };
+        await JobRunner.RunAsync(jobs, _config.Search.ConcurrentJobs, async (item, token) =>
+        {
+            var collector = create();
+            FetchSpansRequest request;
+            PipelineEvaluator? evaluator = null;
+            if (filter is not null)
+            {
+                var compiled = CompiledSearch.Compile(filter, range);
+                request = compiled.Request;
+                evaluator = new PipelineEvaluator(filter.SearchPipeline!);
+            }
+            else
+            {
+                request = new FetchSpansRequest { StartUnixNanos = range.StartUnixNanos, EndUnixNanos = range.EndUnixNanos };
+            }
+
+            var fetcher = await item.Job.OpenAsync(token).ConfigureAwait(false);
+            await foreach (var ss in fetcher.FetchAsync(request, token).ConfigureAwait(false))
+            {
+                if (evaluator is null)
+                {
+                    foreach (var s in ss.Spans)
+                    {
+                        add(collector, s);
+                    }
+                }
+                else
+                {
+                    foreach (var set in evaluator.Evaluate(ss))
+                    {
+                        foreach (var s in set.Spans)
+                        {
+                            add(collector, s);
+                        }
+                    }
+                }
+            }
+
+            merge(collector);
+            lock (metrics)
+            {
+                metrics.CompletedJobs++;
+                if (fetcher is IFetchStatistics st)
+                {
+                    metrics.InspectedBytes += st.InspectedBytes;
+                }
+            }
+
+            return false;
+        }, ct).ConfigureAwait(false);
+        return metrics;
+    }
+
+    private void Release(List<string> tenants)
+    {
+        foreach (var t in tenants)
+        {
+            _outstanding.AddOrUpdate(t, 0, (_, c) => c - 1);
+        }
+    }
+
+    private sealed class Lease(SearchFrontend owner, List<string> tenants) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                owner.Release(tenants);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Runs jobs on up to <c>concurrency</c> worker tasks. The body returns true when the overall answer is complete:
+/// the run then finishes at once, cancels the others and does not wait for them (a job stuck in I/O cannot hold the
+/// response). The first job failure fails the run and cancels the rest.
+/// </summary>
+internal static class JobRunner
+{
+    public static Task RunAsync(List<(string Tenant, SearchJob Job)> jobs, int concurrency,
+        Func<(string Tenant, SearchJob Job), CancellationToken, ValueTask<bool>> body, CancellationToken ct)
+    {
+        if (jobs.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int next = -1;
+        int workers = Math.Min(concurrency, jobs.Count);
+        int running = workers;
+        for (int w = 0; w < workers; w++)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    while (!cts.IsCancellationRequested)
+                    {
+                        int i = Interlocked.Increment(ref next);
+                        if (i >= jobs.Count)
+                        {
+                            break;
+                        }
+
+                        if (await body(jobs[i], cts.Token).ConfigureAwait(false))
+                        {
+                            done.TrySetResult();
+                            cts.Cancel();
+                            break;
+                        }
+                    }
+                }
+                catch (OperationCanceledException) when (cts.IsCancellationRequested)
+                {
+                    // Cancelled by the caller (reported below) or by completion/another job's failure.
+                }
+                catch (Exception e)
+                {
+                    done.TrySetException(e);
+                    cts.Cancel();
+                }
+                finally
+                {
+                    if (Interlocked.Decrement(ref running) == 0)
+                    {
+                        if (ct.IsCancellationRequested)
+                        {
+                            done.TrySetCanceled(ct);
+                        }
+
+                        done.TrySetResult();
+                        cts.Dispose();
+                    }
+                }
+            }, CancellationToken.None);
+        }
+
+        return done.Task.WaitAsync(ct);
+    }
+}
+
+/// <summary>
+/// One running search: the shared combiner (guarded by locking this run), traces changed since the last
+/// <see cref="TakeChanges{T}"/> (for streaming), and the completion. Workers stop adding once the run is closed, so the
+/// final result's trace objects are no longer mutated after <see cref="Completion"/> finishes.
+/// </summary>
+public sealed class SearchRun
+{
+    private readonly SearchResultCombiner _combiner;
+    private readonly HashSet<TraceId> _changed = [];
+    private readonly SearchMetrics _planned = new();
+    private bool _closed;
+
+    internal SearchRun(SearchResultCombiner combiner)
+    {
+        _combiner = combiner;
+    }
+
+    /// <summary>The final combined result.</summary>
+    public Task<SearchResult> Completion { get; private set; } = Task.FromResult(new SearchResult());
+
+    /// <summary>
+    /// Renders (under the run's lock, so the traces cannot change meanwhile) the traces added or changed since the last
+    /// call, each in its combined state so far, with the metrics so far; resets the change set.
+    /// </summary>
+    public T TakeChanges<T>(Func<SearchResult, T> render)
+    {
+        ArgumentNullException.ThrowIfNull(render);
+        lock (this)
+        {
+            var all = _combiner.Result();
+            all.Metrics.Add(_planned);
+            var changed = new SearchResult { Traces = all.Traces.Where(t => _changed.Contains(t.TraceId)).ToList(), Metrics = all.Metrics };
+            _changed.Clear();
+            return render(changed);
+        }
+    }
+
+    internal void Start(SearchFrontend frontend, IReadOnlyList<string> tenants, SearchQuery query, SearchOptions options, CancellationToken ct) =>
+        Completion = RunAsync(frontend, tenants, query, options, ct);
+
+    private async Task<SearchResult> RunAsync(SearchFrontend frontend, IReadOnlyList<string> tenants, SearchQuery query, SearchOptions options, CancellationToken ct)
+    {
+        var jobs = await frontend.PlanAsync(tenants, query.StartUnixSeconds, query.EndUnixSeconds, ct).ConfigureAwait(false);
+        lock (this)
+        {
+            _planned.TotalJobs = (uint)jobs.Count;
+            foreach (var (_, job) in jobs)
+            {
+                if (job.IsBlock)
+                {
+                    _planned.TotalBlocks++;
+                    _planned.TotalBlockBytes += job.Bytes;
+                }
+            }
+        }
+
+        try
+        {
+            await JobRunner.RunAsync(jobs, frontend.Config.Search.ConcurrentJobs, (item, token) => RunJobAsync(item.Job, query, options, token), ct).ConfigureAwait(false);
+        }
+        catch (TraceQLEvaluationException e)
+        {
+            throw SearchRequestException.BadRequest(e.Message);
+        }
+
+        lock (this)
+        {
+            _closed = true;
+            var result = _combiner.Result();
+            result.Metrics.Add(_planned);
+            return result;
+        }
+    }
+
+    private async ValueTask<bool> RunJobAsync(SearchJob job, SearchQuery query, SearchOptions options, CancellationToken ct)
+    {
+        // Compiled per job: the evaluator's caches are single-threaded.
+        var compiled = CompiledSearch.Compile(query.Root, options);
+        var fetcher = await job.OpenAsync(ct).ConfigureAwait(false);
+        var metrics = new SearchMetrics { CompletedJobs = 1 };
+        bool complete = false;
+        await foreach (var candidates in fetcher.FetchAsync(compiled.Request, ct).ConfigureAwait(false))
+        {
+            metrics.InspectedTraces++;
+            metrics.InspectedSpans += (ulong)candidates.Spans.Count;
+            var md = compiled.Evaluate(candidates);
+            if (md is null)
+            {
+                continue;
+            }
+
+            lock (this)
+            {
+                if (_closed)
+                {
+                    return true;
+                }
+
+                if (_combiner.AddTrace(md))
+                {
+                    _changed.Add(md.TraceId);
+                }
+
+                complete = _combiner.IsComplete;
+            }
+
+            if (complete)
+            {
+                break;
+            }
+        }
+
+        if (fetcher is IFetchStatistics st)
+        {
+            metrics.InspectedBytes = st.InspectedBytes;
+        }
+
+        lock (this)
+        {
+            if (!_closed)
+            {
+                _combiner.AddMetrics(metrics);
+            }
+
+            if (complete)
+            {
+                // Close now, before signalling: late workers must not mutate traces the response is about to write.
+                _closed = true;
+            }
+        }
+
+        return complete;
+    }
+}

@@ -1,0 +1,119 @@
+using Microsoft.AspNetCore.Routing;
+using Rubato.Common.Otlp;
+using Rubato.Common.Tenancy;
+using Rubato.Grpc;
+
+namespace Rubato.QueryFrontend;
+
+/// <summary>
+/// <c>tempopb.StreamingQuerier</c> (Search, SearchTags, SearchTagsV2, SearchTagValues, SearchTagValuesV2) over
+/// <see cref="SearchFrontend"/>, with hand-written protobuf. Search streams partial results (the traces changed since
+/// the last message) at most every <see cref="SearchFrontendConfig.StreamingUpdateInterval"/>, then the complete final
+/// result split into packets of at most <see cref="SearchFrontendConfig.MaxStreamingPacketBytes"/>. Tag methods send
+/// the complete answer (one message, or several when it exceeds the packet size). Bad requests end the stream with
+/// INVALID_ARGUMENT; a missing tenant with UNAUTHENTICATED; a full queue with RESOURCE_EXHAUSTED.
+/// </summary>
+public static class StreamingQuerier
+{
+    public const string ServiceName = "tempopb.StreamingQuerier";
+
+    /// <summary>Maps the five methods on <paramref name="endpoints"/> (the gRPC port, and the HTTP port when streaming over HTTP is on).</summary>
+    public static void Map(IEndpointRouteBuilder endpoints, SearchFrontend frontend, bool multitenancyEnabled, GrpcServerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(frontend);
+        endpoints.MapGrpcServerStreaming(ServiceName, "Search", (ctx, req, w) => Guard(ctx, frontend, multitenancyEnabled, t => SearchAsync(frontend, t, req, w, ctx.CancellationToken)), options);
+        endpoints.MapGrpcServerStreaming(ServiceName, "SearchTags", (ctx, req, w) => Guard(ctx, frontend, multitenancyEnabled, t => TagsAsync(frontend, t, req, w, v2: false, ctx.CancellationToken)), options);
+        endpoints.MapGrpcServerStreaming(ServiceName, "SearchTagsV2", (ctx, req, w) => Guard(ctx, frontend, multitenancyEnabled, t => TagsAsync(frontend, t, req, w, v2: true, ctx.CancellationToken)), options);
+        endpoints.MapGrpcServerStreaming(ServiceName, "SearchTagValues", (ctx, req, w) => Guard(ctx, frontend, multitenancyEnabled, t => TagValuesAsync(frontend, t, req, w, v2: false, ctx.CancellationToken)), options);
+        endpoints.MapGrpcServerStreaming(ServiceName, "SearchTagValuesV2", (ctx, req, w) => Guard(ctx, frontend, multitenancyEnabled, t => TagValuesAsync(frontend, t, req, w, v2: true, ctx.CancellationToken)), options);
+    }
+
+    private static async ValueTask Guard(GrpcCallContext ctx, SearchFrontend frontend, bool multitenancyEnabled, Func<IReadOnlyList<string>, Task> body)
+    {
+        try
+        {
+            var tenants = SearchTenants.Resolve(multitenancyEnabled, ctx.GetHeader(TenantIds.HeaderName));
+            using var lease = frontend.Admit(tenants);
+            await body(tenants).ConfigureAwait(false);
+        }
+        catch (SearchRequestException e)
+        {
+            var code = e.StatusCode switch
+            {
+                401 => GrpcStatusCode.Unauthenticated,
+                429 => GrpcStatusCode.ResourceExhausted,
+                _ => GrpcStatusCode.InvalidArgument,
+            };
+            throw new GrpcException(code, e.Message, e);
+        }
+        catch (OtlpFormatException e)
+        {
+            throw new GrpcException(GrpcStatusCode.InvalidArgument, "malformed request message: " + e.Message, e);
+        }
+    }
+
+    private static async Task SearchAsync(SearchFrontend frontend, IReadOnlyList<string> tenants, ReadOnlyMemory<byte> request, GrpcStreamWriter writer, CancellationToken ct)
+    {
+        var query = StreamingProto.DecodeSearchRequest(request.Span, frontend.Config.Search);
+        var run = frontend.StartSearch(tenants, query, ct);
+        var interval = frontend.Config.Search.StreamingUpdateInterval;
+        while (!run.Completion.IsCompleted)
+        {
+            try
+            {
+                await run.Completion.WaitAsync(interval, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                using var partial = run.TakeChanges(r => r.Traces.Count == 0 ? null : StreamingProto.EncodeSearchResponse(r, 0, r.Traces.Count));
+                if (partial is not null)
+                {
+                    await writer.WriteAsync(partial.WrittenMemory).ConfigureAwait(false);
+                }
+            }
+            catch (Exception) when (run.Completion.IsCompleted)
+            {
+                // Observed below.
+            }
+        }
+
+        var final = await run.Completion.ConfigureAwait(false);
+        int limit = frontend.Config.Search.MaxStreamingPacketBytes;
+        int from = 0;
+        do
+        {
+            int to = StreamingProto.PacketEnd(final, from, limit);
+            using var packet = StreamingProto.EncodeSearchResponse(final, from, to);
+            await writer.WriteAsync(packet.WrittenMemory).ConfigureAwait(false);
+            from = to;
+        }
+        while (from < final.Traces.Count);
+    }
+
+    private static async Task TagsAsync(SearchFrontend frontend, IReadOnlyList<string> tenants, ReadOnlyMemory<byte> request, GrpcStreamWriter writer, bool v2, CancellationToken ct)
+    {
+        var query = StreamingProto.DecodeTagsRequest(request.Span);
+        if (!v2)
+        {
+            query = query with { Query = null };
+        }
+
+        var (names, metrics) = await frontend.SearchTagsAsync(tenants, query, ct).ConfigureAwait(false);
+        using var msg = v2 ? StreamingProto.EncodeTagsV2(names, metrics) : StreamingProto.EncodeTagsV1(names, metrics);
+        await writer.WriteAsync(msg.WrittenMemory).ConfigureAwait(false);
+    }
+
+    private static async Task TagValuesAsync(SearchFrontend frontend, IReadOnlyList<string> tenants, ReadOnlyMemory<byte> request, GrpcStreamWriter writer, bool v2, CancellationToken ct)
+    {
+        var query = StreamingProto.DecodeTagValuesRequest(request.Span, scoped: v2);
+        if (!v2)
+        {
+            query = query with { Query = null };
+        }
+
+        var (values, metrics) = await frontend.SearchTagValuesAsync(tenants, query, ct).ConfigureAwait(false);
+        using var msg = v2 ? StreamingProto.EncodeTagValuesV2(values, metrics) : StreamingProto.EncodeTagValuesV1(values, metrics);
+        await writer.WriteAsync(msg.WrittenMemory).ConfigureAwait(false);
+    }
+}
