@@ -269,6 +269,26 @@ public sealed class BlockSearchTests : IDisposable
     }
 
     [Fact]
+    public async Task FetchAsync_NameNotInDictionary_ReadsOnlyNameChunks()
+    {
+        var data = SearchDataset.Generate(600, seed: 21);
+        var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 8 * 1024);
+        var footer = await block.GetFooterAsync(CancellationToken.None);
+        _store.Reset();
+
+        var (expected, actual, fetcher) = await CompareAsync("{ name = \"no-such-span\" && status = error }", data, [block]);
+        Assert.Equal(expected, actual);
+        Assert.Equal(footer.Count, fetcher.RowGroupsSkippedByDictionary);
+        Assert.Equal(footer.Sum(rg => (long)rg.Columns[Col.SpanName].Length), _store.BytesRead);
+
+        // With '||' the other condition keeps row groups alive: nothing is skipped by the dictionary.
+        var (e2, a2, f2) = await CompareAsync("{ name = \"no-such-span\" || status = error }", data, [block]);
+        Assert.Equal(e2, a2);
+        Assert.Equal(0, f2.RowGroupsSkippedByDictionary);
+        Assert.Contains("traceID", e2, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task FetchAsync_BroadDurationQuery_SkipsRowGroupsByStats()
     {
         // Long spans only in the first traces: later row groups' max duration is below the bound.

@@ -48,7 +48,10 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     /// <summary>Row groups skipped from footer statistics alone (no chunk read).</summary>
     public int RowGroupsSkippedByStats { get; private set; }
 
-    /// <summary>Row groups skipped because an attribute key of the conditions is in none of their key dictionaries.</summary>
+    /// <summary>
+    /// Row groups skipped from dictionaries alone: an attribute key of the conditions is in none of their key
+    /// dictionaries, or a string intrinsic's dictionary lacks the <c>=</c> operand.
+    /// </summary>
     public int RowGroupsSkippedByDictionary { get; private set; }
 
     /// <summary>Row groups whose filter columns showed no candidate span (fill columns never read).</summary>
@@ -133,18 +136,22 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
 
     private async Task ScanRowGroupAsync(SearchPlan plan, RowGroupStats rg, List<Spanset> output, CancellationToken ct)
     {
-        // Phase 0: attribute keys. A condition on a key that no key dictionary of the row group holds can only see nil;
-        // when that cannot match, the condition fails for every span, decided from the key chunks alone.
+        // Phase 0: dictionaries. A condition on an attribute key that no key dictionary of the row group holds can only
+        // see nil, and '=' on a string intrinsic whose dictionary lacks the operand matches no row; when such conditions
+        // rule out every span, the row group is done after reading just those chunks.
         RowGroupColumns? data = null;
-        if (!plan.Everything && plan.Conds.Any(c => c.Kind == CondKind.Attr && !c.NilMatches))
+        if (!plan.Everything && plan.Conds.Any(c => c.DictionaryColumn(out _)))
         {
             var keyCols = new HashSet<int>();
-            foreach (var c in plan.Conds.Where(c => c.Kind == CondKind.Attr && !c.NilMatches))
+            foreach (var c in plan.Conds)
             {
-                keyCols.Add(Col.Attr(c.Level, Col.AttrKey));
-                if (c.Unscoped)
+                if (c.DictionaryColumn(out int col))
                 {
-                    keyCols.Add(Col.Attr(AttrLevel.Resource, Col.AttrKey));
+                    keyCols.Add(col);
+                    if (c.Kind == CondKind.Attr && c.Unscoped)
+                    {
+                        keyCols.Add(Col.Attr(AttrLevel.Resource, Col.AttrKey));
+                    }
                 }
             }
 
@@ -234,9 +241,14 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         using var scan = new ColumnScan(data, DataKey);
         foreach (var c in plan.Conds)
         {
-            bool can = c.Kind != CondKind.Attr || c.NilMatches
-                || scan.FindInDict(Col.Attr(c.Level, Col.AttrKey), c.KeyUtf8) >= 0
-                || (c.Unscoped && scan.FindInDict(Col.Attr(AttrLevel.Resource, Col.AttrKey), c.KeyUtf8) >= 0);
+            bool can = true;
+            if (c.DictionaryColumn(out int col))
+            {
+                can = c.Kind == CondKind.Attr
+                    ? scan.FindInDict(col, c.KeyUtf8) >= 0 || (c.Unscoped && scan.FindInDict(Col.Attr(AttrLevel.Resource, Col.AttrKey), c.KeyUtf8) >= 0)
+                    : scan.FindInDict(col, c.EqualUtf8!) >= 0;
+            }
+
             if (plan.All && !can)
             {
                 return false;

@@ -103,6 +103,44 @@ internal sealed class CondPlan
 
     public byte[] KeyUtf8 { get; }
 
+    /// <summary>
+    /// The dictionary column that can rule this condition out for a whole row group, when there is one: the attribute
+    /// key column (key absent ⇒ every value is nil) when nil cannot match, or the dictionary of a string intrinsic
+    /// compared with <c>=</c> (operand absent ⇒ no row has it; these intrinsics are never arrays).
+    /// </summary>
+    public bool DictionaryColumn(out int column)
+    {
+        column = -1;
+        if (NilMatches)
+        {
+            return false;
+        }
+
+        if (Kind == CondKind.Attr)
+        {
+            column = Col.Attr(Level, Col.AttrKey);
+            return true;
+        }
+
+        if (EqualUtf8 is null)
+        {
+            return false;
+        }
+
+        column = Kind switch
+        {
+            CondKind.Name => Col.SpanName,
+            CondKind.StatusMessage => Col.SpanStatusMessage,
+            CondKind.ScopeName => Col.ScopeName,
+            CondKind.ScopeVersion => Col.ScopeVersion,
+            CondKind.TraceRootName => Col.TraceRootSpanName,
+            CondKind.TraceRootService => Col.TraceRootService,
+            CondKind.EventName => Col.EventName,
+            _ => -1,
+        };
+        return column >= 0;
+    }
+
     /// <summary>The columns this condition reads before value columns are known (value columns: see the fetcher).</summary>
     public void AddColumns(ICollection<int> cols)
     {
