@@ -395,7 +395,7 @@ public sealed class BlockSearchTests : IDisposable
     {
         var root = TraceQLParser.ParseAndValidate(query);
         var model = await TraceQLEngine.SearchAsync(root, new TraceModelFetcher(data.Select(d => d.Trace)), Options(start, end), CancellationToken.None);
-        var fetcher = new MultiBlockSpansetFetcher(blocks);
+        var fetcher = MultiBlockSpansetFetcher.ForBlocks(blocks.Select(b => (IBackendBlock)b));
         var fromBlocks = await TraceQLEngine.SearchAsync(root, fetcher, Options(start, end), CancellationToken.None);
         Assert.Equal(fetcher.InspectedBytes, fromBlocks.Metrics.InspectedBytes);
         return (SearchResultJson.ToJson(new SearchResult { Traces = model.Traces }), SearchResultJson.ToJson(new SearchResult { Traces = fromBlocks.Traces }), fetcher);

@@ -365,6 +365,17 @@ public sealed class MultiBlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         _fetchers = [.. blocks.Select(b => new BlockSpansetFetcher(b))];
     }
 
+    /// <summary>
+    /// A fetcher over blocks as the block list hands them out (<see cref="IBackendBlock"/>); every block must be a
+    /// <c>vRubato1</c> block (<see cref="BackendBlockV1"/>), otherwise an <see cref="ArgumentException"/> names it.
+    /// </summary>
+    public static MultiBlockSpansetFetcher ForBlocks(IEnumerable<IBackendBlock> blocks)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        return new MultiBlockSpansetFetcher(blocks.Select(b => b as BackendBlockV1
+            ?? throw new ArgumentException($"block {b.Meta.BlockId} has format '{b.Meta.Version}'; TraceQL search supports only '{FormatV1.Version}'", nameof(blocks))));
+    }
+
     public ulong InspectedBytes => (ulong)_fetchers.Sum(f => (long)f.InspectedBytes);
 
     public int RowGroupsSkippedByStats => _fetchers.Sum(f => f.RowGroupsSkippedByStats);
