@@ -221,4 +221,28 @@ public sealed class ConfigYamlRoundTripTests
 
         Assert.True(missing.Count == 0, "docs/configuration.md does not mention: " + string.Join(", ", missing));
     }
+
+    [Fact]
+    public void ToYaml_Secrets_AreMasked()
+    {
+        const string yaml = "storage:\n  trace:\n    backend: s3\n    s3:\n      bucket: b\n      endpoint: 127.0.0.1:9000\n      access_key: AK\n      secret_key: very-secret\n";
+        var c = ConfigLoader.Parse(yaml, false, []);
+
+        var text = ConfigLoader.ToYaml(c);
+
+        Assert.DoesNotContain("very-secret", text);
+        Assert.Contains("secret_key: '********'", text);
+        Assert.Contains("access_key: AK", text);
+    }
+
+    [Fact]
+    public void Validate_S3WithoutBucket_ErrorNamesKey()
+    {
+        var c = ConfigLoader.Parse("storage:\n  trace:\n    backend: s3\n", false, []);
+        var v = new ConfigValidation();
+
+        c.Validate(string.Empty, v);
+
+        Assert.Contains(v.Errors, e => e.Contains("storage.trace.s3.bucket", StringComparison.Ordinal));
+    }
 }

@@ -1,12 +1,19 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Rubato.BackendScheduler;
+using Rubato.BackendWorker;
 using Rubato.Common.Services;
 using Rubato.Ingester;
 using Rubato.Overrides;
 using Rubato.Querier;
 using Rubato.Receivers;
 using Rubato.Storage.Backend;
+using Rubato.Storage.Blocklist;
 using Rubato.Storage.Encoding;
 using Rubato.Storage.Wal;
+using SchedulerCore = Rubato.BackendScheduler.BackendScheduler;
+using WorkerCore = Rubato.BackendWorker.BackendWorker;
 
 namespace Rubato.Server.App;
 
@@ -25,6 +32,8 @@ public sealed partial class RubatoApp
         public const string Ingester = "ingester";
         public const string Distributor = "distributor";
         public const string Querier = "querier";
+        public const string BackendScheduler = "backend-scheduler";
+        public const string BackendWorker = "backend-worker";
         public const string All = "all";
     }
 
@@ -35,6 +44,7 @@ public sealed partial class RubatoApp
     private Ingester.Ingester? _ingester;
     private Distributor.Distributor? _distributor;
     private ReceiversService? _receivers;
+    private SchedulerCore? _backendScheduler;
 
     /// <summary>The receivers' bound addresses (keys as in <see cref="ReceiversService.BoundEndpoints"/>).</summary>
     public IReadOnlyDictionary<string, System.Net.IPEndPoint> ReceiverEndpoints =>
@@ -48,6 +58,8 @@ public sealed partial class RubatoApp
         _modules.Register(ModuleNames.Ingester, InitIngester, targetable: false);
         _modules.Register(ModuleNames.Distributor, InitDistributor, targetable: false);
         _modules.Register(ModuleNames.Querier, InitQuerier, targetable: false);
+        _modules.Register(ModuleNames.BackendScheduler, InitBackendScheduler, targetable: false);
+        _modules.Register(ModuleNames.BackendWorker, InitBackendWorker, targetable: false);
         _modules.Register(ModuleNames.All, () => null);
 
         _modules.AddDependencies(ModuleNames.Overrides, ModuleNames.Server);
@@ -55,7 +67,9 @@ public sealed partial class RubatoApp
         _modules.AddDependencies(ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.Distributor, ModuleNames.Ingester, ModuleNames.Overrides, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.Querier, ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Server);
-        _modules.AddDependencies(ModuleNames.All, ModuleNames.Distributor, ModuleNames.Querier);
+        _modules.AddDependencies(ModuleNames.BackendScheduler, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.BackendWorker, ModuleNames.BackendScheduler, ModuleNames.Store, ModuleNames.Overrides);
+        _modules.AddDependencies(ModuleNames.All, ModuleNames.Distributor, ModuleNames.Querier, ModuleNames.BackendWorker);
     }
 
     private IService InitServer()
@@ -75,17 +89,24 @@ public sealed partial class RubatoApp
     private IService InitStore()
     {
         var trace = _config.Storage.Trace;
-        _store = trace.Backend switch
-        {
-            "local" => new LocalObjectStore(trace.Local.Path),
-            _ => throw new InvalidOperationException($"storage.trace.backend '{trace.Backend}' is not supported"),
-        };
-        _backendReader = new BackendTraceReader(_store, new BackendTraceReaderOptions { PollInterval = trace.BlocklistPoll });
+        var store = ObjectStores.Create(trace.Backend, trace.ObjectStores(), new ObjectStoreOptions { Metrics = Metrics });
+        _store = store;
+        // Queriers read the tenant index the backend worker writes, falling back to listing until the first one exists.
+        _backendReader = new BackendTraceReader(
+            store,
+            new BackendTraceReaderOptions { PollInterval = trace.BlocklistPoll },
+            TimeProvider.System,
+            new BlocklistPoller(store, BlocklistPollMode.TenantIndex));
         var reader = _backendReader;
         return new BasicService(
             ModuleNames.Store,
             starting: ct => reader.RefreshAsync(ct),
-            running: ct => reader.PollAsync(ct));
+            running: ct => reader.PollAsync(ct),
+            stopping: _ =>
+            {
+                (store as IDisposable)?.Dispose();
+                return Task.CompletedTask;
+            });
     }
 
     private IService InitIngester()
@@ -136,5 +157,40 @@ public sealed partial class RubatoApp
         var querier = new TraceByIdQuerier([_ingester!, _backendReader!]);
         TraceByIdApi.Map(_web!, querier, new QueryTenants(_config.MultitenancyEnabled), Metrics, _config.HttpApiPrefix);
         return null;
+    }
+
+    private IService InitBackendScheduler()
+    {
+        var log = Logger("backend-scheduler");
+        _backendScheduler = new SchedulerCore(_config.BackendScheduler, _store!, _overrides!, new BlocklistPollerOptions(), TimeProvider.System, Metrics);
+        var service = new BackendSchedulerService(_backendScheduler, _config.Storage.Trace.BlocklistPoll, TimeProvider.System, m => log.LogWarning("{Message}", m));
+        _web!.MapGet("/status/backendscheduler", () => Results.Text(service.StatusText()));
+        return service;
+    }
+
+    private IService InitBackendWorker()
+    {
+        var trace = _config.Storage.Trace;
+        var log = Logger("backend-worker");
+        var compactor = new BlockCompactor(
+            _store!,
+            _overrides!,
+            new BlockCompactorOptions
+            {
+                BloomFalsePositive = trace.Block.BloomFilterFalsePositive,
+                BloomShardSizeBytes = trace.Block.BloomFilterShardSizeBytes,
+                RowGroupSizeBytes = trace.Block.ParquetRowGroupSizeBytes,
+            },
+            TimeProvider.System,
+            Metrics);
+        var worker = new WorkerCore(
+            "rubato",
+            _backendScheduler!,
+            compactor,
+            new RetentionRunner(_store!, _overrides!, _config.BackendWorker.Compaction),
+            new BlocklistPoller(_store!, BlocklistPollMode.Listing),
+            TimeProvider.System,
+            m => log.LogInformation("{Message}", m));
+        return new BackendWorkerService(worker, _config.BackendWorker, TimeProvider.System, m => log.LogWarning("{Message}", m));
     }
 }

@@ -23,7 +23,7 @@ public static partial class ConfigLoader
     public static readonly IReadOnlySet<string> AcceptedButUnused = new HashSet<string>(StringComparer.Ordinal)
     {
         "compactor", "querier", "query_frontend", "metrics_generator", "memberlist", "usage_report", "live_store",
-        "block_builder", "backend_scheduler", "backend_worker", "ingest", "cache", "partition_ring_live_store",
+        "block_builder", "ingest", "cache", "partition_ring_live_store",
         "internal_server", "tracing",
     };
 
@@ -117,12 +117,31 @@ public static partial class ConfigLoader
     /// </summary>
     public static string ToYaml(RubatoConfig config)
     {
-        string root = Serializer.Serialize(config);
+        string root = MaskSecrets(Serializer.Serialize(config));
         string receivers = Serializer.Serialize(config.Receivers);
         var indented = string.Join('\n', receivers.TrimEnd('\n').Split('\n').Select(l => "    " + l));
         int at = root.IndexOf("\ndistributor:\n", StringComparison.Ordinal);
         return at < 0 ? root : root.Insert(at + "\ndistributor:\n".Length, "  receivers:\n" + indented + "\n");
     }
+
+    /// <summary>Keys whose values never leave the process (<c>/status/config</c> shows them as <c>********</c>).</summary>
+    public static readonly IReadOnlySet<string> SecretKeys = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "secret_key", "session_token", "storage_account_key",
+    };
+
+    private static string MaskSecrets(string yaml) =>
+        string.Join('\n', yaml.Split('\n').Select(line =>
+        {
+            int colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon < 0 || !SecretKeys.Contains(line[..colon].Trim()))
+            {
+                return line;
+            }
+
+            string value = line[(colon + 1)..].Trim();
+            return value is "" or "''" ? line : line[..(colon + 1)] + " '********'";
+        }));
 
     private static readonly IDeserializer Deserializer = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)

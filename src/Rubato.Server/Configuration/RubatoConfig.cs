@@ -1,3 +1,5 @@
+using Rubato.BackendScheduler;
+using Rubato.BackendWorker;
 using Rubato.Common.Configuration;
 using Rubato.Distributor;
 using Rubato.Ingester;
@@ -38,6 +40,12 @@ public sealed class RubatoConfig : IValidatableConfig
 
     public OverridesConfig Overrides { get; set; } = new();
 
+    /// <summary><c>backend_scheduler:</c>: which compaction, retention and tenant-index jobs to hand out, and when.</summary>
+    public BackendSchedulerConfig BackendScheduler { get; set; } = new();
+
+    /// <summary><c>backend_worker:</c>: how jobs run; <c>backend_worker.compaction</c> holds Tempo's compaction keys.</summary>
+    public BackendWorkerConfig BackendWorker { get; set; } = new();
+
     public void Validate(string prefix, ConfigValidation validation)
     {
         if (HttpApiPrefix.Length > 0 && (!HttpApiPrefix.StartsWith('/') || HttpApiPrefix.EndsWith('/')))
@@ -51,6 +59,9 @@ public sealed class RubatoConfig : IValidatableConfig
         Ingester.Validate("ingester", validation);
         Storage.Validate("storage", validation);
         Overrides.Validate("overrides", validation);
+        BackendScheduler.Validate("backend_scheduler", validation);
+        BackendScheduler.ValidateWithStorage(Storage.Trace.BlocklistPoll, null, validation);
+        BackendWorker.Validate("backend_worker", validation);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using Rubato.Common.Configuration;
+using Rubato.Storage.Backend;
 
 namespace Rubato.Server.Configuration;
 
@@ -13,12 +14,21 @@ public sealed class StorageConfig : IValidatableConfig
 /// <summary><c>storage.trace</c>: backend, WAL and block settings, with Tempo's keys.</summary>
 public sealed class TraceStorageConfig : IValidatableConfig
 {
-    /// <summary><c>local</c> today; s3, gcs and azure come with object-storage support.</summary>
+    /// <summary><c>local</c>, <c>s3</c>, <c>azure</c> or <c>gcs</c>.</summary>
     public string Backend { get; set; } = "local";
 
     public WalStorageConfig Wal { get; set; } = new();
 
     public LocalStorageConfig Local { get; set; } = new();
+
+    public S3ObjectStoreConfig S3 { get; set; } = new();
+
+    public AzureObjectStoreConfig Azure { get; set; } = new();
+
+    public GcsObjectStoreConfig Gcs { get; set; } = new();
+
+    /// <summary>The backend sections in the shape the object-store factory takes.</summary>
+    public ObjectStoreConfigs ObjectStores() => new() { LocalPath = Local.Path, S3 = S3, Azure = Azure, Gcs = Gcs };
 
     public BlockStorageConfig Block { get; set; } = new();
 
@@ -27,19 +37,10 @@ public sealed class TraceStorageConfig : IValidatableConfig
 
     public void Validate(string prefix, ConfigValidation validation)
     {
-        if (Backend != "local")
-        {
-            validation.Error(prefix + ".backend", $"'{Backend}' is not supported yet; supported: local");
-        }
-
+        Rubato.Storage.Backend.ObjectStores.Validate(Backend, ObjectStores(), prefix, validation);
         if (string.IsNullOrWhiteSpace(Wal.Path))
         {
             validation.Error(prefix + ".wal.path", "must be set");
-        }
-
-        if (Backend == "local" && string.IsNullOrWhiteSpace(Local.Path))
-        {
-            validation.Error(prefix + ".local.path", "must be set when backend is local");
         }
 
         if (Wal.Sync is not ("write" or "fsync"))
