@@ -177,20 +177,29 @@ public sealed class BackendBlockV1 : IBackendBlock
                 throw new BlockCorruptException(DataKey, rowGroup.Offset + start, $"column extent [{start}, {end}) is outside the {rowGroup.Length}-byte row group");
             }
 
-            var buf = new byte[end - start];
-            int n = await _store.ReadRangeAsync(DataKey, rowGroup.Offset + start, buf, ct).ConfigureAwait(false);
-            if (n != buf.Length)
+            // The stored bytes only live until their chunks are inflated into fresh arrays, so the buffer is pooled.
+            int size = (int)(end - start);
+            byte[] buf = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
+            try
             {
-                throw new BlockCorruptException(DataKey, rowGroup.Offset + start, $"column range of {buf.Length} bytes is truncated to {n}");
-            }
+                int n = await _store.ReadRangeAsync(DataKey, rowGroup.Offset + start, buf.AsMemory(0, size), ct).ConfigureAwait(false);
+                if (n != size)
+                {
+                    throw new BlockCorruptException(DataKey, rowGroup.Offset + start, $"column range of {size} bytes is truncated to {n}");
+                }
 
-            result.BytesRead += n;
-            result.Reads++;
-            for (int k = i; k <= j; k++)
+                result.BytesRead += n;
+                result.Reads++;
+                for (int k = i; k <= j; k++)
+                {
+                    int c = wanted[k];
+                    var (off, len) = dir[c];
+                    result.Set(c, FormatV1.ReadChunk(buf.AsSpan((int)(off - start), len), DataKey, rowGroup.Offset + off, Col.Name(c)));
+                }
+            }
+            finally
             {
-                int c = wanted[k];
-                var (off, len) = dir[c];
-                result.Set(c, FormatV1.ReadChunk(buf.AsSpan((int)(off - start), len), DataKey, rowGroup.Offset + off, Col.Name(c)));
+                System.Buffers.ArrayPool<byte>.Shared.Return(buf);
             }
 
             i = j + 1;
