@@ -240,6 +240,98 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         return ValueTask.FromResult<Trace?>(TraceCombiner.Combine(parts));
     }
 
+    /// <summary>
+    /// A TraceQL fetcher over the tenant's traces in every in-memory head (open and cut-but-unflushed) whose time
+    /// range overlaps [<paramref name="startUnixNanos"/>, <paramref name="endUnixNanos"/>] (0/0 = everything). A trace
+    /// is visible as soon as its push was acknowledged (acknowledgement follows the in-memory insert).
+    /// </summary>
+    /// <remarks>
+    /// Snapshot semantics: each fetch takes the payload lists under each head's lock (copying references only; payloads
+    /// are immutable once inserted), then decodes and combines per trace outside every lock on the caller's thread, so a
+    /// slow search never blocks pushes. A trace split across heads (pushes either side of a cut) is combined into one.
+    /// Tag search uses the same fetcher with an empty request (every span). Cost: one decode per payload per fetch.
+    /// </remarks>
+    public Rubato.TraceQL.Engine.ISpansetFetcher CreateFetcher(string tenantId, long startUnixNanos, long endUnixNanos)
+    {
+        ArgumentNullException.ThrowIfNull(tenantId);
+        return new Rubato.TraceQL.Engine.TraceModelFetcher(SnapshotTraces(tenantId, startUnixNanos, endUnixNanos));
+    }
+
+    /// <summary>Trace ids held in memory for a tenant right now (all heads); for status pages and tests.</summary>
+    public int InMemoryTraceCount(string tenantId)
+    {
+        var ids = new HashSet<TraceId>();
+        foreach (var head in SnapshotHeads())
+        {
+            lock (head)
+            {
+                if (head.Tenants.TryGetValue(tenantId, out var traces))
+                {
+                    ids.UnionWith(traces.Keys);
+                }
+            }
+        }
+
+        return ids.Count;
+    }
+
+    private Head[] SnapshotHeads()
+    {
+        lock (_headsLock)
+        {
+            return [.. _heads.Values];
+        }
+    }
+
+    private IEnumerable<Trace> SnapshotTraces(string tenantId, long startUnixNanos, long endUnixNanos)
+    {
+        // Enumerated lazily when the fetch starts (not when the fetcher is created), so a search sees every push
+        // acknowledged before it began reading.
+        var byTrace = new Dictionary<TraceId, List<byte[]>>();
+        foreach (var head in SnapshotHeads())
+        {
+            lock (head)
+            {
+                if (!head.Tenants.TryGetValue(tenantId, out var traces))
+                {
+                    continue;
+                }
+
+                foreach (var (id, t) in traces)
+                {
+                    if (endUnixNanos > 0 && (t.StartUnixNano > (ulong)endUnixNanos || t.EndUnixNano < (ulong)Math.Max(0, startUnixNanos)))
+                    {
+                        continue;
+                    }
+
+                    if (!byTrace.TryGetValue(id, out var list))
+                    {
+                        byTrace[id] = list = new List<byte[]>(t.Payloads.Count);
+                    }
+
+                    list.AddRange(t.Payloads);
+                }
+            }
+        }
+
+        foreach (var payloads in byTrace.Values)
+        {
+            if (payloads.Count == 1)
+            {
+                yield return OtlpProto.DecodeTrace(payloads[0]);
+                continue;
+            }
+
+            var parts = new List<Trace>(payloads.Count);
+            foreach (byte[] p in payloads)
+            {
+                parts.Add(OtlpProto.DecodeTrace(p));
+            }
+
+            yield return TraceCombiner.Combine(parts);
+        }
+    }
+
     /// <summary>Cuts the current head now and writes every cut head to the backend (the <c>/flush</c> endpoint).</summary>
     /// <exception cref="InvalidOperationException">The ingester is not running.</exception>
     public async Task FlushAsync(CancellationToken cancellationToken)
