@@ -47,6 +47,9 @@ public sealed class CircuitBreaker
         Volatile.Write(ref _probing, 0);
     }
 
+    /// <summary>The call ended without an outcome (the caller cancelled): lets another probe go out.</summary>
+    public void Abandon() => Volatile.Write(ref _probing, 0);
+
     public void OnFailure()
     {
         if (Interlocked.Increment(ref _failures) >= _threshold)

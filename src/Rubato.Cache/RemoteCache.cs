@@ -65,6 +65,7 @@ public abstract class RemoteCache : ICache
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(_timeout);
         CacheConnection? c = null;
+        bool reported = false;
         try
         {
             c = await server.Pool.RentAsync(cts.Token);
@@ -78,6 +79,7 @@ public abstract class RemoteCache : ICache
             server.Pool.Return(c);
             c = null;
             server.Breaker.OnSuccess();
+            reported = true;
             (value is null ? _metrics.GetMiss : _metrics.GetHit).Inc();
             return value;
         }
@@ -85,10 +87,17 @@ public abstract class RemoteCache : ICache
         {
             (cts.IsCancellationRequested ? _metrics.GetTimeout : _metrics.GetError).Inc();
             Fail(server);
+            reported = true;
             return null;
         }
         finally
         {
+            if (!reported)
+            {
+                // The caller cancelled: no outcome to report, but a half-open probe slot must be freed.
+                server.Breaker.Abandon();
+            }
+
             c?.Dispose();
         }
     }
@@ -112,6 +121,7 @@ public abstract class RemoteCache : ICache
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(_timeout);
         CacheConnection? c = null;
+        bool reported = false;
         try
         {
             c = await server.Pool.RentAsync(cts.Token);
@@ -124,16 +134,24 @@ public abstract class RemoteCache : ICache
             bool stored = await SetCoreAsync(c, key, value, ttl, cts.Token);
             server.Pool.Return(c);
             c = null;
-            server.Breaker.OnSuccess(); // A refusal is an answer from a healthy server.
+            server.Breaker.OnSuccess();
+            reported = true; // A refusal is an answer from a healthy server.
             (stored ? _metrics.SetStored : _metrics.SetError).Inc();
         }
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
         {
             (cts.IsCancellationRequested ? _metrics.SetTimeout : _metrics.SetError).Inc();
             Fail(server);
+            reported = true;
         }
         finally
         {
+            if (!reported)
+            {
+                // The caller cancelled: no outcome to report, but a half-open probe slot must be freed.
+                server.Breaker.Abandon();
+            }
+
             c?.Dispose();
         }
     }

@@ -97,6 +97,20 @@ public sealed class CacheProviderTests
         Assert.True(b.TryEnter());
     }
 
+    [Fact]
+    public void CircuitBreaker_AbandonedProbe_LetsTheNextProbeThrough()
+    {
+        var clock = new Clock();
+        var b = new CircuitBreaker(1, TimeSpan.FromSeconds(1), clock);
+        b.OnFailure();
+        clock.Ticks += TimeSpan.FromSeconds(2).Ticks;
+        Assert.True(b.TryEnter());
+        b.Abandon();
+        Assert.True(b.TryEnter());
+        b.OnFailure();
+        Assert.False(b.TryEnter()); // Open again for another period.
+    }
+
     private sealed class Clock : TimeProvider
     {
         public long Ticks { get; set; }

@@ -190,6 +190,30 @@ public abstract class RemoteCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GetAsync_CallerCancelsTheHalfOpenProbe_NextCallProbesAgain()
+    {
+        using var silent = new SilentServer();
+        await using var cache = CreateCache(silent.Address, TimeSpan.FromMilliseconds(300), 1, TimeSpan.FromMilliseconds(100));
+        Assert.Null(await cache.GetAsync("k")); // Times out and opens the breaker.
+        await WaitUntilAsync(async () =>
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+            try
+            {
+                await cache.GetAsync("k", cts.Token); // A miss by circuit_open until the period ends.
+                return false;
+            }
+            catch (OperationCanceledException)
+            {
+                return true; // The probe went out and the caller cancelled it.
+            }
+        }, TimeSpan.FromSeconds(5), "a probe was cancelled by its caller");
+        double timeouts = Count(cache.Name, "get", "timeout");
+        Assert.Null(await cache.GetAsync("k")); // Must be tried (and time out), not refused as circuit_open forever.
+        Assert.Equal(timeouts + 1, Count(cache.Name, "get", "timeout"));
+    }
+
+    [Fact]
     public async Task GetAsync_CallerCancelled_Throws()
     {
         await using var cache = CreateCache();
