@@ -303,17 +303,18 @@ public static class CliApp
 
     private static async Task<(BlockMeta Meta, DateTimeOffset? CompactedTime)> ReadMetaAsync(IObjectStore store, string tenant, Guid blockId, CancellationToken ct)
     {
-        var json = await store.GetAsync(ObjectKeys.BlockObject(tenant, blockId, ObjectKeys.MetaName), ct).ConfigureAwait(false);
-        if (json is not null)
-        {
-            return (BlockMeta.FromJson(json), null);
-        }
-
-        json = await store.GetAsync(ObjectKeys.BlockObject(tenant, blockId, ObjectKeys.CompactedMetaName), ct).ConfigureAwait(false);
+        // The compacted marker wins (as in the poller's listing): marking adds meta.compacted.json and may leave meta.json.
+        var json = await store.GetAsync(ObjectKeys.BlockObject(tenant, blockId, ObjectKeys.CompactedMetaName), ct).ConfigureAwait(false);
         if (json is not null)
         {
             var c = CompactedBlockMeta.FromJson(json);
             return (c.Meta, c.CompactedTime);
+        }
+
+        json = await store.GetAsync(ObjectKeys.BlockObject(tenant, blockId, ObjectKeys.MetaName), ct).ConfigureAwait(false);
+        if (json is not null)
+        {
+            return (BlockMeta.FromJson(json), null);
         }
 
         throw new NotFoundException($"block {blockId} of tenant '{tenant}' has neither {ObjectKeys.MetaName} nor {ObjectKeys.CompactedMetaName}");
