@@ -141,6 +141,57 @@ public sealed class MemcachedCache : RemoteCache
         }
     }
 
+    /// <summary>One <c>get k1 k2 …</c> per 100 keys; hits come back as VALUE blocks in any subset, then END.</summary>
+    private protected override async ValueTask GetManyCoreAsync(CacheConnection connection, string[] keys, byte[]?[] values, CancellationToken ct)
+    {
+        const int batch = 100;
+        for (int start = 0; start < keys.Length; start += batch)
+        {
+            int end = Math.Min(keys.Length, start + batch);
+            var positions = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+            var request = new StringBuilder("get");
+            for (int i = start; i < end; i++)
+            {
+                string mkey = ToMemcachedKey(keys[i]);
+                if (!positions.TryGetValue(mkey, out var list))
+                {
+                    positions[mkey] = list = [];
+                    request.Append(' ').Append(mkey);
+                }
+
+                list.Add(i);
+            }
+
+            await connection.WriteAsync(Encoding.ASCII.GetBytes(request.Append("\r\n").ToString()), ct);
+            while (true)
+            {
+                string line = await connection.ReadLineAsync(ct);
+                if (line == "END")
+                {
+                    break;
+                }
+
+                string[] parts = line.Split(' ');
+                if (parts.Length < 4 || parts[0] != "VALUE" || !int.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out int length))
+                {
+                    throw new CacheProtocolException($"memcached get: unexpected reply \"{Truncate(line)}\"");
+                }
+
+                byte[] value = new byte[length];
+                await connection.ReadBlockAsync(value, ct);
+                if (!positions.TryGetValue(parts[1], out var at))
+                {
+                    throw new CacheProtocolException($"memcached get: reply for a key not asked for \"{Truncate(parts[1])}\"");
+                }
+
+                foreach (int i in at)
+                {
+                    values[i] = value;
+                }
+            }
+        }
+    }
+
     private protected override async ValueTask<bool> SetCoreAsync(CacheConnection connection, string key, ReadOnlyMemory<byte> value, TimeSpan? ttl, CancellationToken ct)
     {
         string mkey = ToMemcachedKey(key);

@@ -53,6 +53,11 @@ public sealed class RedisCache : RemoteCache
     private protected override async ValueTask<byte[]?> GetCoreAsync(CacheConnection connection, string key, CancellationToken ct)
     {
         await SendAsync(connection, [Ascii("GET"), Encoding.UTF8.GetBytes(key)], ReadOnlyMemory<byte>.Empty, ct);
+        return await ReadBulkAsync(connection, ct);
+    }
+
+    private static async ValueTask<byte[]?> ReadBulkAsync(CacheConnection connection, CancellationToken ct)
+    {
         string line = await connection.ReadLineAsync(ct);
         if (line.Length == 0 || line[0] != '$')
         {
@@ -72,6 +77,20 @@ public sealed class RedisCache : RemoteCache
         byte[] value = new byte[length];
         await connection.ReadBlockAsync(value, ct);
         return value;
+    }
+
+    /// <summary>Pipelined: every GET is written before the first reply is read (one round trip).</summary>
+    private protected override async ValueTask GetManyCoreAsync(CacheConnection connection, string[] keys, byte[]?[] values, CancellationToken ct)
+    {
+        foreach (string key in keys)
+        {
+            await SendAsync(connection, [Ascii("GET"), Encoding.UTF8.GetBytes(key)], ReadOnlyMemory<byte>.Empty, ct);
+        }
+
+        for (int i = 0; i < keys.Length; i++)
+        {
+            values[i] = await ReadBulkAsync(connection, ct);
+        }
     }
 
     private protected override async ValueTask<bool> SetCoreAsync(CacheConnection connection, string key, ReadOnlyMemory<byte> value, TimeSpan? ttl, CancellationToken ct)

@@ -102,6 +102,105 @@ public abstract class RemoteCache : ICache
         }
     }
 
+    /// <summary>
+    /// Looks keys up with one round trip per server (memcached multi-key <c>get</c>, Redis pipelined <c>GET</c>s),
+    /// the servers in parallel, each under its own deadline and breaker. A failing server makes only its keys miss.
+    /// </summary>
+    public async ValueTask<byte[]?[]> GetManyAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var result = new byte[]?[keys.Count];
+        var groups = new Dictionary<RemoteServer, List<int>>();
+        for (int i = 0; i < keys.Count; i++)
+        {
+            var server = PickServer(keys[i]);
+            if (!groups.TryGetValue(server, out var list))
+            {
+                groups[server] = list = [];
+            }
+
+            list.Add(i);
+        }
+
+        if (groups.Count == 1)
+        {
+            foreach (var (server, idx) in groups)
+            {
+                await GetGroupAsync(server, idx, keys, result, cancellationToken);
+            }
+        }
+        else
+        {
+            await Task.WhenAll(groups.Select(g => GetGroupAsync(g.Key, g.Value, keys, result, cancellationToken)));
+        }
+
+        return result;
+    }
+
+    private async Task GetGroupAsync(RemoteServer server, List<int> indexes, IReadOnlyList<string> allKeys, byte[]?[] result, CancellationToken cancellationToken)
+    {
+        if (!server.Breaker.TryEnter())
+        {
+            _metrics.GetCircuitOpen.Inc(indexes.Count);
+            return;
+        }
+
+        var keys = indexes.Select(i => allKeys[i]).ToArray();
+        var values = new byte[]?[keys.Length];
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(_timeout);
+        CacheConnection? c = null;
+        bool reported = false;
+        try
+        {
+            c = await server.Pool.RentAsync(cts.Token);
+            if (!c.Initialized)
+            {
+                await InitializeAsync(c, cts.Token);
+                c.Initialized = true;
+            }
+
+            await GetManyCoreAsync(c, keys, values, cts.Token);
+            server.Pool.Return(c);
+            c = null;
+            server.Breaker.OnSuccess();
+            reported = true;
+            int hits = 0;
+            for (int j = 0; j < indexes.Count; j++)
+            {
+                result[indexes[j]] = values[j];
+                hits += values[j] is null ? 0 : 1;
+            }
+
+            _metrics.GetHit.Inc(hits);
+            _metrics.GetMiss.Inc(indexes.Count - hits);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            (cts.IsCancellationRequested ? _metrics.GetTimeout : _metrics.GetError).Inc(indexes.Count);
+            Fail(server);
+            reported = true;
+        }
+        finally
+        {
+            if (!reported)
+            {
+                server.Breaker.Abandon();
+            }
+
+            c?.Dispose();
+        }
+    }
+
+    /// <summary>Fills <paramref name="values"/> (same order as <paramref name="keys"/>) over one connection.</summary>
+    private protected virtual async ValueTask GetManyCoreAsync(CacheConnection connection, string[] keys, byte[]?[] values, CancellationToken ct)
+    {
+        for (int i = 0; i < keys.Length; i++)
+        {
+            values[i] = await GetCoreAsync(connection, keys[i], ct);
+        }
+    }
+
     public async ValueTask SetAsync(string key, ReadOnlyMemory<byte> value, TimeSpan? ttl = null, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();

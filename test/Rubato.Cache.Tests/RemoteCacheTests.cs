@@ -123,10 +123,51 @@ public abstract class RemoteCacheTests : IAsyncLifetime
         await using var cache = CreateCache();
         await cache.SetAsync("a", "1"u8.ToArray());
         await cache.SetAsync("c", "3"u8.ToArray());
-        var values = await ((ICache)cache).GetManyAsync(["a", "b", "c"]);
+        var values = await cache.GetManyAsync(["a", "b", "c"]);
         Assert.Equal("1"u8.ToArray(), values[0]);
         Assert.Null(values[1]);
         Assert.Equal("3"u8.ToArray(), values[2]);
+    }
+
+    [Fact]
+    public async Task GetManyAsync_HundredsOfKeysWithDuplicates_MatchesSingleGets()
+    {
+        await using var cache = CreateCache();
+        var keys = new List<string>();
+        for (int i = 0; i < 300; i++)
+        {
+            keys.Add($"many {i}"); // The space forces memcached key hashing.
+            if (i % 3 == 0)
+            {
+                await cache.SetAsync($"many {i}", BitConverter.GetBytes(i));
+            }
+        }
+
+        keys.Add("many 0");
+        keys.Add("many 1");
+        var values = await cache.GetManyAsync(keys);
+        for (int i = 0; i < keys.Count; i++)
+        {
+            Assert.Equal(await cache.GetAsync(keys[i]), values[i]);
+        }
+
+        Assert.Equal(BitConverter.GetBytes(0), values[0]);
+        Assert.Null(values[1]);
+        Assert.NotNull(values[300]);
+        Assert.Null(values[301]);
+    }
+
+    [Fact]
+    public async Task GetManyAsync_ServerDown_AllMissFast()
+    {
+        await using var cache = CreateCache(Server.Address, TimeSpan.FromMilliseconds(500), 3, TimeSpan.FromSeconds(30));
+        await cache.SetAsync("a", "1"u8.ToArray());
+        await Server.StopAsync();
+        var sw = Stopwatch.StartNew();
+        var values = await cache.GetManyAsync(["a", "b", "c"]);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"took {sw.Elapsed}");
+        Assert.All(values, Assert.Null);
+        Assert.Equal(3, Count(cache.Name, "get", "error") + Count(cache.Name, "get", "timeout"));
     }
 
     [Fact]
@@ -290,6 +331,21 @@ public sealed class MemcachedCacheTests : RemoteCacheTests
 
         Assert.InRange(onFirst, 50, 150);
         Assert.InRange(onSecond, 50, 150);
+
+        var keys = Enumerable.Range(0, 200).Select(i => $"spread:{i}").Append("absent").ToArray();
+        var many = await both.GetManyAsync(keys);
+        for (int i = 0; i < 200; i++)
+        {
+            Assert.Equal(BitConverter.GetBytes(i), many[i]);
+        }
+
+        Assert.Null(many[200]);
+
+        // One server down: only its keys miss, the other server's keys still hit.
+        await second.StopAsync();
+        var partial = await both.GetManyAsync(keys);
+        int hits = partial.Count(v => v is not null);
+        Assert.Equal(onFirst, hits);
     }
 
     [Fact]
