@@ -122,6 +122,14 @@ public sealed class CliTests(CliFixture fx) : IClassFixture<CliFixture>
     }
 
     [Fact]
+    public async Task QueryBlocks_TempoAlias_FindsTrace()
+    {
+        var (code, stdout, _) = await CliFixture.RunAsync(Args("query", "blocks", CliFixture.Id(4).ToHex(), "t1"));
+        Assert.Equal(0, code);
+        Assert.Equal(["child-4-100", "op-4-100"], SpanNames(CliFixture.Json(stdout)).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task QueryTrace_Summary_Json()
     {
         var (code, stdout, _) = await CliFixture.RunAsync(Args("query", "trace", CliFixture.Id(1).ToHex(), "t1", "--summary"));
@@ -270,6 +278,32 @@ public sealed class CliTests(CliFixture fx) : IClassFixture<CliFixture>
         finally
         {
             File.Delete(cfg);
+        }
+    }
+}
+
+public sealed class ConfigEnvTests
+{
+    [Fact]
+    public async Task Config_EnvReferenceWithDefault_IsExpanded()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "rubato-cli-env-" + Guid.NewGuid().ToString("N"));
+        string cfg = dir + ".yaml";
+        await File.WriteAllTextAsync(cfg, "storage:\n  trace:\n    backend: local\n    local:\n      path: ${RUBATO_CLI_TEST_UNSET_VAR:-" + dir + "}\n");
+        try
+        {
+            var (code, stdout, stderr) = await CliFixture.RunAsync(["gen", "index", "t9", "--config", cfg, "--json"]);
+            Assert.True(code == 0, stderr);
+            Assert.Equal(0, CliFixture.Json(stdout).GetProperty("blocks").GetInt32());
+            Assert.True(File.Exists(Path.Combine(dir, "t9", TenantIndex.ObjectName)));
+        }
+        finally
+        {
+            File.Delete(cfg);
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Rubato.Storage.Backend;
 using YamlDotNet.RepresentationModel;
 
@@ -8,7 +9,7 @@ namespace Rubato.Cli;
 /// Rubato/Tempo YAML config (<c>--config</c>). Flags override the file. The destination of <c>copy</c> uses the same
 /// flags with a <c>to-</c> prefix.
 /// </summary>
-internal static class BackendSelection
+internal static partial class BackendSelection
 {
     public static readonly string[] ValueOptions =
     [
@@ -152,7 +153,16 @@ internal static class BackendSelection
         node is not null && node.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v as YamlMappingNode : null;
 
     private static string? Str(YamlMappingNode node, string key) =>
-        node.Children.TryGetValue(new YamlScalarNode(key), out var v) && v is YamlScalarNode s ? Environment.ExpandEnvironmentVariables(s.Value ?? string.Empty) : null;
+        node.Children.TryGetValue(new YamlScalarNode(key), out var v) && v is YamlScalarNode s ? ExpandEnv(s.Value ?? string.Empty) : null;
+
+    /// <summary>Tempo's <c>-config.expand-env</c>: <c>${VAR}</c> and <c>${VAR:-default}</c>; unset without default gives "".</summary>
+    internal static string ExpandEnv(string value) =>
+        value.Contains("${", StringComparison.Ordinal)
+            ? EnvRef().Replace(value, m => Environment.GetEnvironmentVariable(m.Groups[1].Value) is { Length: > 0 } v ? v : m.Groups[3].Value)
+            : value;
+
+    [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")]
+    private static partial Regex EnvRef();
 
     private static bool Bool(YamlMappingNode node, string key) => bool.TryParse(Str(node, key), out bool b) && b;
 }

@@ -31,8 +31,8 @@ public static class CliApp
         usage: rubato-cli <command> [args] (--backend local|s3|azure|gcs --path DIR | backend flags | --config rubato.yaml)
           list tenants
           list blocks <tenant>
-          view block <tenant> <blockID>
-          query trace <traceID> [tenant] [--summary]
+          view block <tenant> <blockID>            (alias: list block)
+          query trace <traceID> [tenant] [--summary] (alias: query blocks)
           query search <tenant> <blockID> '<traceql>' [--limit N] [--spss N]
           gen index <tenant>
           copy blocks <tenant> --to-backend ... [--to-path DIR ...] [--block ID ...]
@@ -62,7 +62,13 @@ public static class CliApp
                 throw new UsageException($"'{args[0]}' needs a subcommand");
             }
 
-            string cmd = args[0] + " " + args[1];
+            // Tempo's tempo-cli names are accepted too: "list block" = "view block", "query blocks" = "query trace".
+            string cmd = (args[0] + " " + args[1]) switch
+            {
+                "list block" => "view block",
+                "query blocks" => "query trace",
+                var c => c,
+            };
             var valueOpts = new HashSet<string>(BackendSelection.ValueOptions, StringComparer.Ordinal);
             var flagOpts = new HashSet<string>(BackendSelection.FlagOptions, StringComparer.Ordinal) { "json" };
             switch (cmd)
