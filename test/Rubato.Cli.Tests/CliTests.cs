@@ -199,7 +199,12 @@ public sealed class CliTests(CliFixture fx) : IClassFixture<CliFixture>
                 ["copy", "blocks", "t1", "--path", fx.Root, "--to-backend", "local", "--to-path", dest, "--json"],
                 (backend, configs) => configs.LocalPath == dest ? recorder : new LocalObjectStore(configs.LocalPath));
             Assert.True(code == 0, stderr);
-            Assert.Equal(2, CliFixture.Json(stdout).GetProperty("blocks").GetArrayLength());
+            var copiedJson = CliFixture.Json(stdout);
+            Assert.Equal(2, copiedJson.GetProperty("blocks").GetArrayLength());
+            long sourceBytes = new[] { fx.BlockA, fx.BlockB }
+                .SelectMany(m => Directory.GetFiles(Path.Combine(fx.Root, "t1", m.BlockId.ToString("D"))))
+                .Sum(f => new FileInfo(f).Length);
+            Assert.Equal(sourceBytes, copiedJson.GetProperty("bytes").GetInt64());
 
             foreach (var meta in new[] { fx.BlockA, fx.BlockB })
             {

@@ -652,7 +652,8 @@ public static class CliApp
 
     /// <summary>
     /// Copies every object of one block; the markers (meta.json, meta.compacted.json) go last so a reader of the
-    /// destination never sees a block whose data is not all there. Whole objects are held in memory one at a time.
+    /// destination never sees a block whose data is not all there. Data objects are streamed in
+    /// <see cref="RangeReadStream.DefaultChunkSize"/> range reads, so one chunk is in memory at a time.
     /// </summary>
     private static async Task<(Guid, int, long)> CopyBlockAsync(IObjectStore source, IObjectStore dest, string tenant, Guid blockId, CancellationToken ct)
     {
@@ -666,11 +667,22 @@ public static class CliApp
         foreach (var name in ordered)
         {
             string key = prefix + "/" + name;
-            var data = await source.GetAsync(key, ct).ConfigureAwait(false)
-                ?? throw new InvalidOperationException($"object '{key}' disappeared during the copy");
-            await dest.PutAsync(key, data, ct).ConfigureAwait(false);
+            if (name is ObjectKeys.MetaName or ObjectKeys.CompactedMetaName)
+            {
+                // Small markers: read whole, so a marker that vanished mid-copy is reported, not written empty.
+                var marker = await source.GetAsync(key, ct).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException($"object '{key}' disappeared during the copy");
+                await dest.PutAsync(key, marker, ct).ConfigureAwait(false);
+                bytes += marker.Length;
+            }
+            else
+            {
+                await using var stream = new RangeReadStream(source, key);
+                await dest.PutAsync(key, stream, ct).ConfigureAwait(false);
+                bytes += stream.BytesRead;
+            }
+
             count++;
-            bytes += data.Length;
         }
 
         return (blockId, count, bytes);
