@@ -403,7 +403,7 @@ public static class CliApp
             },
             tw =>
             {
-                var mt = new TextTable("FIELD", "VALUE");
+                var mt = new TextTable("FIELD", "VALUE") { LeftAlign = true };
                 mt.Add("block", meta.BlockId.ToString("D"));
                 mt.Add("tenant", meta.TenantId);
                 mt.Add("version", meta.Version);
@@ -503,7 +503,7 @@ public static class CliApp
             },
             tw =>
             {
-                var t = new TextTable("FIELD", "VALUE");
+                var t = new TextTable("FIELD", "VALUE") { LeftAlign = true };
                 t.Add("trace", id.ToHex());
                 t.Add("spans", N(spans.Count));
                 t.Add("root", root.Span is null ? "<root span not yet received>" : $"{root.Resource!.Resource.ServiceName()} {root.Span.Name}");
