@@ -7,10 +7,13 @@ using Rubato.Common.Services;
 using Rubato.Ingester;
 using Rubato.Overrides;
 using Rubato.Querier;
+using Rubato.QueryFrontend;
 using Rubato.Receivers;
 using Rubato.Storage.Backend;
 using Rubato.Storage.Blocklist;
 using Rubato.Storage.Encoding;
+using Rubato.Storage.Encoding.V1;
+using Rubato.Storage.Encoding.V1.Search;
 using Rubato.Storage.Wal;
 using SchedulerCore = Rubato.BackendScheduler.BackendScheduler;
 using WorkerCore = Rubato.BackendWorker.BackendWorker;
@@ -32,6 +35,7 @@ public sealed partial class RubatoApp
         public const string Ingester = "ingester";
         public const string Distributor = "distributor";
         public const string Querier = "querier";
+        public const string QueryFrontend = "query-frontend";
         public const string BackendScheduler = "backend-scheduler";
         public const string BackendWorker = "backend-worker";
         public const string All = "all";
@@ -58,6 +62,7 @@ public sealed partial class RubatoApp
         _modules.Register(ModuleNames.Ingester, InitIngester, targetable: false);
         _modules.Register(ModuleNames.Distributor, InitDistributor, targetable: false);
         _modules.Register(ModuleNames.Querier, InitQuerier, targetable: false);
+        _modules.Register(ModuleNames.QueryFrontend, InitQueryFrontend, targetable: false);
         _modules.Register(ModuleNames.BackendScheduler, InitBackendScheduler, targetable: false);
         _modules.Register(ModuleNames.BackendWorker, InitBackendWorker, targetable: false);
         _modules.Register(ModuleNames.All, () => null);
@@ -69,7 +74,8 @@ public sealed partial class RubatoApp
         _modules.AddDependencies(ModuleNames.Querier, ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.BackendScheduler, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.BackendWorker, ModuleNames.BackendScheduler, ModuleNames.Store, ModuleNames.Overrides);
-        _modules.AddDependencies(ModuleNames.All, ModuleNames.Distributor, ModuleNames.Querier, ModuleNames.BackendWorker);
+        _modules.AddDependencies(ModuleNames.QueryFrontend, ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.All, ModuleNames.Distributor, ModuleNames.Querier, ModuleNames.QueryFrontend, ModuleNames.BackendWorker);
     }
 
     private IService InitServer()
@@ -192,5 +198,57 @@ public sealed partial class RubatoApp
             TimeProvider.System,
             m => log.LogInformation("{Message}", m));
         return new BackendWorkerService(worker, _config.BackendWorker, TimeProvider.System, m => log.LogWarning("{Message}", m));
+    }
+
+    /// <summary>
+    /// Search, tags and tag values over HTTP and the streaming gRPC API. Sources: the ingester's in-memory data (recent)
+    /// and one job per backend block overlapping the searched range.
+    /// </summary>
+    private IService? InitQueryFrontend()
+    {
+        var ingester = _ingester!;
+        var reader = _backendReader!;
+        var store = _store!;
+        var sources = new List<ISearchSource>
+        {
+            DelegateSearchSource.Recent("ingester", ingester.CreateFetcher),
+            new DelegateSearchSource("blocks", isRecent: false, (tenant, range, ct) =>
+            {
+                var window = new Rubato.Common.Contracts.TimeRange(range.StartUnixNanos / 1_000_000_000, (range.EndUnixNanos + 999_999_999) / 1_000_000_000);
+                var jobs = reader.Blocks(tenant)
+                    .Where(m => m.Overlaps(window) && m.Version == FormatV1.Version)
+                    .Select(m => new SearchJob(
+                        $"block {m.BlockId}",
+                        _ => ValueTask.FromResult<Rubato.TraceQL.Engine.ISpansetFetcher>(
+                            new BlockSpansetFetcher((BackendBlockV1)Encodings.FromVersion(m.Version).OpenBlock(m, store))),
+                        isBlock: true,
+                        bytes: (ulong)Math.Max(0, m.Size)))
+                    .ToList();
+                return ValueTask.FromResult<IReadOnlyList<SearchJob>>(jobs);
+            }),
+        };
+        var frontend = new SearchFrontend(_config.QueryFrontend, sources, _overrides);
+        SearchApi.Map(_web!, frontend, _config.MultitenancyEnabled);
+
+        // One route table serves both ports. Without stream_over_http_enabled the streaming API answers only on the
+        // gRPC port, as in Tempo; the filter below turns it away on the HTTP port.
+        StreamingQuerier.Map(_web!, frontend, _config.MultitenancyEnabled);
+        if (!_config.StreamOverHttpEnabled)
+        {
+            _web!.Use(async (ctx, next) =>
+            {
+                if (ctx.Request.Path.StartsWithSegments("/tempopb.StreamingQuerier", StringComparison.Ordinal)
+                    && HttpEndpoint is { } http && ctx.Connection.LocalPort == http.Port)
+                {
+                    ctx.Response.StatusCode = StatusCodes.Status404NotFound;
+                    await ctx.Response.WriteAsync("streaming gRPC on the HTTP port needs stream_over_http_enabled: true", ctx.RequestAborted);
+                    return;
+                }
+
+                await next(ctx);
+            });
+        }
+
+        return null;
     }
 }

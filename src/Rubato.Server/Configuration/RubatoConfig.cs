@@ -4,6 +4,7 @@ using Rubato.Common.Configuration;
 using Rubato.Distributor;
 using Rubato.Ingester;
 using Rubato.Overrides;
+using Rubato.QueryFrontend;
 using Rubato.Receivers;
 using YamlDotNet.Serialization;
 
@@ -40,6 +41,9 @@ public sealed class RubatoConfig : IValidatableConfig
 
     public OverridesConfig Overrides { get; set; } = new();
 
+    /// <summary><c>query_frontend:</c>: search job planning, concurrency, limits and queueing.</summary>
+    public QueryFrontendConfig QueryFrontend { get; set; } = new();
+
     /// <summary><c>backend_scheduler:</c>: which compaction, retention and tenant-index jobs to hand out, and when.</summary>
     public BackendSchedulerConfig BackendScheduler { get; set; } = new();
 
@@ -59,8 +63,9 @@ public sealed class RubatoConfig : IValidatableConfig
         Ingester.Validate("ingester", validation);
         Storage.Validate("storage", validation);
         Overrides.Validate("overrides", validation);
+        QueryFrontend.Validate("query_frontend", validation);
         BackendScheduler.Validate("backend_scheduler", validation);
-        BackendScheduler.ValidateWithStorage(Storage.Trace.BlocklistPoll, null, validation);
+        BackendScheduler.ValidateWithStorage(Storage.Trace.BlocklistPoll, QueryFrontend.Search.QueryBackendAfter, validation);
         BackendWorker.Validate("backend_worker", validation);
     }
 
