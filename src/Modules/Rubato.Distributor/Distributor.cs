@@ -231,7 +231,7 @@ public sealed class Distributor : ITracePusher
                 $"{firstReason.Label()}: max size of trace ({limits.Global.MaxBytesPerTrace}) exceeded while adding {first.Payload.Length} bytes to trace {first.TraceId.ToHex()} for tenant {tenantId}",
             RefusalReason.LiveTracesExceeded =>
                 $"{firstReason.Label()}: max live traces exceeded for tenant {tenantId}: per-user traces limit (local: {limits.Ingestion.MaxTracesPerUser} global: {limits.Ingestion.MaxGlobalTracesPerUser} actual local: {limits.Ingestion.MaxTracesPerUser}) exceeded",
-            RefusalReason.Unavailable => $"{firstReason.Label()}: the ingester is not accepting writes (stopping or starting); retry",
+            RefusalReason.Unavailable => $"{firstReason.Label()}: the ingester is not accepting writes (starting, stopping, or more than ingester.max_unflushed_bytes waiting to be flushed); retry",
             _ => $"{firstReason.Label()}: spans refused by the ingester",
         };
         return new PushResult(accepted, refused, firstReason, message);

@@ -63,6 +63,14 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
     private readonly Counter.Child _replayedRecords;
     private readonly Counter.Child _replayedBytes;
     private readonly Counter.Child _replayDiscardedBytes;
+    private readonly Gauge.Child _unflushedGauge;
+    private readonly Counter.Child _backpressureRefusals;
+
+    // Wakes the flush loop as soon as the open head reaches max_block_bytes (count 0 or 1).
+    private readonly SemaphoreSlim _wake = new(0, 1);
+
+    // Payload bytes held in heads and not yet written to blocks; the max_unflushed_bytes backpressure reads it.
+    private long _unflushedBytes;
     private WriteAheadLog? _wal;
     private Epoch _current;
     private volatile bool _accepting;
@@ -96,6 +104,8 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         _replayedRecords = metrics.Counter("rubato_ingester_replayed_records_total", "WAL records replayed at start.").WithLabels();
         _replayedBytes = metrics.Counter("rubato_ingester_replayed_bytes_total", "WAL payload bytes replayed at start.").WithLabels();
         _replayDiscardedBytes = metrics.Counter("rubato_ingester_replay_discarded_bytes_total", "Torn or corrupt WAL tail bytes skipped at replay.").WithLabels();
+        _unflushedGauge = metrics.Gauge("rubato_ingester_unflushed_bytes", "Payload bytes held in memory and not yet written to blocks.").WithLabels();
+        _backpressureRefusals = metrics.Counter("rubato_ingester_backpressure_refusals_total", "Pushes refused because max_unflushed_bytes were waiting to be flushed.").WithLabels();
         Service = new BasicService("ingester", StartingAsync, RunningAsync, StoppingAsync);
     }
 
@@ -138,6 +148,14 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
 
         if (!_accepting)
         {
+            return new IngestResult(Filled(segments.Count, RefusalReason.Unavailable));
+        }
+
+        if (_config.MaxUnflushedBytes > 0 && Interlocked.Read(ref _unflushedBytes) >= _config.MaxUnflushedBytes)
+        {
+            // Flushing has fallen behind: refuse (retryably) before anything is reserved or written.
+            _backpressureRefusals.Inc();
+            WakeFlushLoop();
             return new IngestResult(Filled(segments.Count, RefusalReason.Unavailable));
         }
 
@@ -552,6 +570,8 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
     private void Insert(long generation, string tenantId, IReadOnlyList<TraceSegment> segments, byte[][] copies, long now)
     {
         var head = HeadFor(generation);
+        long added = 0;
+        bool full;
         lock (head)
         {
             if (!head.Tenants.TryGetValue(tenantId, out var traces))
@@ -576,6 +596,33 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
 
                 t.Add(copies[i], seg.SpanCount, seg.StartUnixNano, seg.EndUnixNano, now);
                 head.Bytes += copies[i].Length;
+                added += copies[i].Length;
+            }
+
+            full = head.Bytes >= _config.MaxBlockBytes;
+        }
+
+        AddUnflushed(added);
+        if (full)
+        {
+            WakeFlushLoop();
+        }
+    }
+
+    private void AddUnflushed(long bytes) => _unflushedGauge.Set(Interlocked.Add(ref _unflushedBytes, bytes));
+
+    /// <summary>Asks the flush loop to check the cut conditions now rather than at the next flush_check_period.</summary>
+    private void WakeFlushLoop()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            try
+            {
+                _wake.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Another thread woke it first.
             }
         }
     }
@@ -680,6 +727,13 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
     /// <summary>Drops a flushed head's bytes from the per-trace totals that max_bytes_per_trace is checked against.</summary>
     private void ReleaseHead(Head head)
     {
+        long released;
+        lock (head)
+        {
+            released = head.Bytes;
+        }
+
+        AddUnflushed(-released);
         foreach (var (tenantId, traces) in head.Tenants)
         {
             if (!_tenants.TryGetValue(tenantId, out var state))
@@ -829,6 +883,8 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
                     head.Bytes += payload.Length;
                 }
 
+                AddUnflushed(payload.Length);
+
                 lock (state)
                 {
                     state.UnflushedBytes[rec.TraceId] = state.UnflushedBytes.GetValueOrDefault(rec.TraceId) + payload.Length;
@@ -873,7 +929,17 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
     {
         while (!ct.IsCancellationRequested)
         {
-            await Task.Delay(_config.FlushCheckPeriod, _time, ct).ConfigureAwait(false);
+            // Sleep until the next check, or until a push finds the open head full (WakeFlushLoop).
+            using (var waitCts = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                var delay = Task.Delay(_config.FlushCheckPeriod, _time, waitCts.Token);
+                var wake = _wake.WaitAsync(waitCts.Token);
+                await Task.WhenAny(delay, wake).ConfigureAwait(false);
+                await waitCts.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(delay, wake).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            }
+
+            ct.ThrowIfCancellationRequested();
             if (_wal is null)
             {
                 return; // Disposed without stopping (abandoned after a simulated crash).

@@ -30,6 +30,14 @@ public sealed class IngesterConfig : IValidatableConfig
     /// </summary>
     public TimeSpan CompleteBlockTimeout { get; set; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// <c>max_unflushed_bytes</c> (Rubato): payload bytes the ingester may hold that are not yet in blocks. Beyond it,
+    /// pushes are refused with 503 / UNAVAILABLE (clients retry) until flushing catches up, so a sustained load above
+    /// the flush rate slows clients down instead of growing memory without bound. Nothing accepted is affected.
+    /// 0 turns the limit off.
+    /// </summary>
+    public long MaxUnflushedBytes { get; set; } = 1024L * 1024 * 1024;
+
     /// <summary><c>concurrent_flushes</c>: tenants' blocks of one cut head written in parallel.</summary>
     public int ConcurrentFlushes { get; set; } = 4;
 
@@ -57,6 +65,15 @@ public sealed class IngesterConfig : IValidatableConfig
         if (MaxBlockBytes <= 0)
         {
             validation.Error($"{prefix}.max_block_bytes", $"must be positive, got {MaxBlockBytes}");
+        }
+
+        if (MaxUnflushedBytes < 0)
+        {
+            validation.Error($"{prefix}.max_unflushed_bytes", $"must not be negative, got {MaxUnflushedBytes}");
+        }
+        else if (MaxUnflushedBytes > 0 && MaxUnflushedBytes < MaxBlockBytes)
+        {
+            validation.Error($"{prefix}.max_unflushed_bytes", $"must be 0 (off) or at least max_block_bytes ({MaxBlockBytes}), got {MaxUnflushedBytes}");
         }
 
         if (ConcurrentFlushes <= 0)
