@@ -5,6 +5,7 @@ using Rubato.Common.Model;
 using Rubato.Common.Otlp;
 using Rubato.Storage.Blocklist;
 using Rubato.Storage.Encoding;
+using Rubato.Storage.Encoding.V1;
 
 namespace Rubato.Storage.Backend;
 
@@ -47,6 +48,7 @@ public sealed class BackendTraceReader : ITraceByIdReader
     private readonly BackendTraceReaderOptions _options;
     private readonly TimeProvider _time;
     private readonly IBlocklistSource? _blocklist;
+    private readonly BlockCaches? _caches;
     private readonly ConcurrentDictionary<Guid, IBackendBlock> _open = new();
     private readonly ConcurrentDictionary<Guid, BlockMeta> _pinned = new();
     private readonly ConcurrentDictionary<Guid, BlockMeta> _metaCache = new();
@@ -60,9 +62,14 @@ public sealed class BackendTraceReader : ITraceByIdReader
     /// a <see cref="BlocklistPoller"/> in <see cref="BlocklistPollMode.TenantIndex"/> mode reads each tenant's
     /// <c>index.json.gz</c> instead (one GET per tenant), which is what queriers should use.
     /// </param>
-    public BackendTraceReader(IObjectStore store, BackendTraceReaderOptions? options = null, TimeProvider? time = null, IBlocklistSource? blocklist = null)
+    /// <param name="caches">
+    /// Shared caches (bloom shards, index, footer) for the <c>vRubato1</c> blocks this reader opens; null reads every
+    /// block from the object store only. A cache outage never changes a result: failures read as misses.
+    /// </param>
+    public BackendTraceReader(IObjectStore store, BackendTraceReaderOptions? options = null, TimeProvider? time = null, IBlocklistSource? blocklist = null, BlockCaches? caches = null)
     {
         _blocklist = blocklist;
+        _caches = caches;
         ArgumentNullException.ThrowIfNull(store);
         _store = store;
         _options = options ?? new BackendTraceReaderOptions();
@@ -244,5 +251,10 @@ public sealed class BackendTraceReader : ITraceByIdReader
     }
 
     private IBackendBlock Open(BlockMeta meta) =>
-        _open.GetOrAdd(meta.BlockId, static (_, s) => Encodings.FromVersion(s.Meta.Version).OpenBlock(s.Meta, s.Store), (Meta: meta, Store: _store));
+        _open.GetOrAdd(
+            meta.BlockId,
+            static (_, s) => s.Caches is not null && s.Meta.Version == FormatV1.Version
+                ? new BackendBlockV1(s.Meta, s.Store, s.Caches)
+                : Encodings.FromVersion(s.Meta.Version).OpenBlock(s.Meta, s.Store),
+            (Meta: meta, Store: _store, Caches: _caches));
 }

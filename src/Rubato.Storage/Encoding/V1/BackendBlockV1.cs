@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using Rubato.Cache;
 using Rubato.Common.Ids;
 using Rubato.Common.Model;
 using Rubato.Storage.Backend;
@@ -25,18 +26,41 @@ public sealed record RowGroupStats(
     IReadOnlyList<(int Offset, int Length)> Columns);
 
 /// <summary>
+/// Shared caches a <see cref="BackendBlockV1"/> consults before the object store (any may be null: that part is not
+/// cached). Values are keyed by tenant and block id and blocks never change once written, so entries need no
+/// invalidation. Keys: <c>&lt;tenant&gt;/&lt;block&gt;/bloom-N</c> (<see cref="CacheRole.Bloom"/>),
+/// <c>&lt;tenant&gt;/&lt;block&gt;/index</c> (<see cref="CacheRole.TraceIdIndex"/>) and
+/// <c>&lt;tenant&gt;/&lt;block&gt;/footer</c> (<see cref="CacheRole.ParquetFooter"/>).
+/// </summary>
+public sealed record BlockCaches(ICache? Bloom, ICache? TraceIdIndex, ICache? Footer)
+{
+    /// <summary>The role caches of <paramref name="provider"/>; null when none of the three roles is configured.</summary>
+    public static BlockCaches? From(CacheProvider provider)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        var c = new BlockCaches(provider.For(CacheRole.Bloom), provider.For(CacheRole.TraceIdIndex), provider.For(CacheRole.ParquetFooter));
+        return c.Bloom is null && c.TraceIdIndex is null && c.Footer is null ? null : c;
+    }
+}
+
+/// <summary>
 /// Reader of a <c>vRubato1</c> block. A by-ID lookup reads: one bloom shard (cached), the index (cached), then the one
 /// row group whose id range holds the id, with a single range read. Thread-safe: caches are concurrent and immutable.
 /// </summary>
 public sealed class BackendBlockV1 : IBackendBlock
 {
     private readonly IObjectStore _store;
+    private readonly BlockCaches? _caches;
     private readonly ConcurrentDictionary<int, BloomFilter> _blooms = new();
     private readonly SemaphoreSlim _indexLock = new(1, 1);
     private volatile IndexData? _index;
     private volatile IReadOnlyList<RowGroupStats>? _footer;
 
-    public BackendBlockV1(BlockMeta meta, IObjectStore store)
+    /// <param name="caches">
+    /// Optional shared caches for the bloom shards, the index and the footer. A cache that fails or times out reads as
+    /// a miss; a value the cache returns that does not parse is ignored and the object store is read instead.
+    /// </param>
+    public BackendBlockV1(BlockMeta meta, IObjectStore store, BlockCaches? caches = null)
     {
         ArgumentNullException.ThrowIfNull(meta);
         ArgumentNullException.ThrowIfNull(store);
@@ -47,6 +71,7 @@ public sealed class BackendBlockV1 : IBackendBlock
 
         Meta = meta;
         _store = store;
+        _caches = caches;
     }
 
     public BlockMeta Meta { get; }
@@ -215,6 +240,20 @@ public sealed class BackendBlockV1 : IBackendBlock
     public async Task<IReadOnlyList<RowGroupStats>> ReadFooterAsync(CancellationToken ct)
     {
         var index = await GetIndexAsync(ct).ConfigureAwait(false);
+        string cacheKey = ObjectKeys.BlockObject(Meta.TenantId, Meta.BlockId, "footer");
+        byte[]? cached = await CacheGetAsync(_caches?.Footer, cacheKey, ct).ConfigureAwait(false);
+        if (cached is not null && cached.Length == Meta.FooterSize)
+        {
+            try
+            {
+                return ParseFooter(cached, index.FooterOffset);
+            }
+            catch (BlockCorruptException)
+            {
+                // A damaged cache entry: fall through to the object store, whose bytes then replace it.
+            }
+        }
+
         var buf = new byte[Meta.FooterSize];
         int n = await _store.ReadRangeAsync(DataKey, index.FooterOffset, buf, ct).ConfigureAwait(false);
         if (n != buf.Length || buf.Length < FormatV1.DataTailSize + 8)
@@ -222,20 +261,32 @@ public sealed class BackendBlockV1 : IBackendBlock
             throw new BlockCorruptException(DataKey, index.FooterOffset, $"footer of {Meta.FooterSize} bytes expected, read {n}");
         }
 
+        var result = ParseFooter(buf, index.FooterOffset);
+        CacheSetInBackground(_caches?.Footer, cacheKey, buf);
+        return result;
+    }
+
+    private IReadOnlyList<RowGroupStats> ParseFooter(byte[] buf, long footerOffset)
+    {
+        if (buf.Length < FormatV1.DataTailSize + 8)
+        {
+            throw new BlockCorruptException(DataKey, footerOffset, $"footer of {buf.Length} bytes is shorter than its trailer");
+        }
+
         var tail = buf.AsSpan(buf.Length - FormatV1.DataTailSize);
         uint len = BinaryPrimitives.ReadUInt32LittleEndian(tail);
         uint crc = BinaryPrimitives.ReadUInt32LittleEndian(tail[4..]);
         if (BinaryPrimitives.ReadUInt32LittleEndian(tail[8..]) != FormatV1.DataMagic)
         {
-            throw new BlockCorruptException(DataKey, index.FooterOffset + buf.Length - 4, "bad trailer magic");
+            throw new BlockCorruptException(DataKey, footerOffset + buf.Length - 4, "bad trailer magic");
         }
 
         if (len != buf.Length - FormatV1.DataTailSize || Crc32C.Compute(buf.AsSpan(0, (int)len)) != crc)
         {
-            throw new BlockCorruptException(DataKey, index.FooterOffset, "footer length or CRC-32C mismatch");
+            throw new BlockCorruptException(DataKey, footerOffset, "footer length or CRC-32C mismatch");
         }
 
-        var r = new ByteReader(buf.AsSpan(0, (int)len), DataKey, index.FooterOffset, "footer");
+        var r = new ByteReader(buf.AsSpan(0, (int)len), DataKey, footerOffset, "footer");
         if (r.ReadU16() != FormatV1.FormatRevision)
         {
             throw r.Corrupt("unsupported revision");
@@ -273,8 +324,14 @@ public sealed class BackendBlockV1 : IBackendBlock
         }
 
         string key = ObjectKeys.BlockObject(Meta.TenantId, Meta.BlockId, FormatV1.BloomName(shard));
-        byte[] data = await _store.GetAsync(key, ct).ConfigureAwait(false) ?? throw new BlockCorruptException(key, 0, "bloom shard is missing");
-        b = BloomFilter.Deserialize(data, key);
+        b = await CacheGetParsedAsync(_caches?.Bloom, key, data => BloomFilter.Deserialize(data, key), ct).ConfigureAwait(false);
+        if (b is null)
+        {
+            byte[] data = await _store.GetAsync(key, ct).ConfigureAwait(false) ?? throw new BlockCorruptException(key, 0, "bloom shard is missing");
+            b = BloomFilter.Deserialize(data, key);
+            CacheSetInBackground(_caches?.Bloom, key, data);
+        }
+
         return _blooms.GetOrAdd(shard, b);
     }
 
@@ -294,13 +351,88 @@ public sealed class BackendBlockV1 : IBackendBlock
             }
 
             string key = ObjectKeys.BlockObject(Meta.TenantId, Meta.BlockId, FormatV1.IndexName);
-            byte[] data = await _store.GetAsync(key, ct).ConfigureAwait(false) ?? throw new BlockCorruptException(key, 0, "index is missing");
-            _index = IndexData.Parse(data, key);
-            return _index;
+            var parsed = await CacheGetParsedAsync(_caches?.TraceIdIndex, key, data => IndexData.Parse(data, key), ct).ConfigureAwait(false);
+            if (parsed is null)
+            {
+                byte[] data = await _store.GetAsync(key, ct).ConfigureAwait(false) ?? throw new BlockCorruptException(key, 0, "index is missing");
+                parsed = IndexData.Parse(data, key);
+                CacheSetInBackground(_caches?.TraceIdIndex, key, data);
+            }
+
+            _index = parsed;
+            return parsed;
         }
         finally
         {
             _indexLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// The cached value parsed, or null on a miss, a cache failure, or cached bytes that do not parse (a damaged entry
+    /// is then overwritten by the caller's store read). Never throws for the cache's sake; only <paramref name="ct"/>
+    /// cancels. The cache bounds each get by its configured timeout, so a dead cache costs at most that.
+    /// </summary>
+    private static async ValueTask<T?> CacheGetParsedAsync<T>(ICache? cache, string key, Func<byte[], T> parse, CancellationToken ct)
+        where T : class
+    {
+        byte[]? data = await CacheGetAsync(cache, key, ct).ConfigureAwait(false);
+        if (data is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return parse(data);
+        }
+        catch (BlockCorruptException)
+        {
+            return null;
+        }
+    }
+
+    private static async ValueTask<byte[]?> CacheGetAsync(ICache? cache, string key, CancellationToken ct)
+    {
+        if (cache is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return await cache.GetAsync(key, ct).ConfigureAwait(false);
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            return null; // ICache promises not to throw; this guards the query against one that does anyway.
+        }
+    }
+
+    /// <summary>
+    /// Stores <paramref name="value"/> without the query waiting for it: the set runs on the caller's thread only up to
+    /// its first await, then continues on the thread pool under the cache's own timeout. Not tied to the query's
+    /// token, so a query that ends early still fills the cache. Failures are dropped (counted by the cache).
+    /// </summary>
+    private static void CacheSetInBackground(ICache? cache, string key, byte[] value)
+    {
+        if (cache is null)
+        {
+            return;
+        }
+
+        _ = SetAsync(cache, key, value);
+
+        static async Task SetAsync(ICache cache, string key, byte[] value)
+        {
+            try
+            {
+                await cache.SetAsync(key, value, ttl: null, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Best effort by contract: a cache that cannot store simply misses next time.
+            }
         }
     }
 
