@@ -1,0 +1,250 @@
+using System.Globalization;
+using Rubato.Common.Ids;
+using Rubato.Common.Model;
+using Rubato.Storage.Backend;
+using Rubato.Storage.Encoding;
+using Rubato.Storage.Encoding.V1;
+using Rubato.Storage.Encoding.V1.Search;
+using Rubato.TraceQL.Engine;
+using Rubato.TraceQL.Parsing;
+using Stopwatch = System.Diagnostics.Stopwatch;
+
+namespace Rubato.SearchBench;
+
+/// <summary>
+/// Generates (or reuses) a store of several vRubato1 blocks holding ≥5M spans and times four TraceQL searches over all
+/// of them with a limit large enough to force a full scan. Usage:
+/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate]</c>.
+/// </summary>
+public static class Program
+{
+    private const string Tenant = "bench";
+    private const string ManifestName = "searchbench-blocks.txt";
+
+    private static readonly string[] Services =
+        ["frontend", "cart", "checkout", "payment", "shipping", "currency", "ads", "recommendation", "email", "inventory"];
+
+    private static readonly string[] Methods = ["GET", "POST", "PUT", "DELETE"];
+    private static readonly string[] Regions = ["eu-west-1", "us-east-1", "ap-south-1"];
+
+    public static async Task<int> Main(string[] args)
+    {
+        string storeDir = Path.Combine(Path.GetTempPath(), "rubato-searchbench-store");
+        int traces = 500_000;
+        int spansPerTrace = 10;
+        int tracesPerBlock = 100_000;
+        int runs = 3;
+        bool regenerate = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--store": storeDir = args[++i]; break;
+                case "--traces": traces = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--spans-per-trace": spansPerTrace = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--traces-per-block": tracesPerBlock = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--regenerate": regenerate = true; break;
+                default:
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'");
+                    return 2;
+            }
+        }
+
+        if (spansPerTrace < 2 || traces < 1 || tracesPerBlock < 1 || runs < 1)
+        {
+            Console.Error.WriteLine("--traces, --traces-per-block and --runs must be ≥ 1 and --spans-per-trace ≥ 2");
+            return 2;
+        }
+
+        string manifest = Path.Combine(storeDir, ManifestName);
+        if (regenerate && Directory.Exists(storeDir))
+        {
+            Directory.Delete(storeDir, recursive: true);
+        }
+
+        var store = new LocalObjectStore(storeDir);
+        if (!File.Exists(manifest))
+        {
+            await GenerateAsync(store, manifest, traces, spansPerTrace, tracesPerBlock).ConfigureAwait(false);
+        }
+        else
+        {
+            Console.WriteLine($"reusing store {storeDir} (pass --regenerate to rebuild)");
+        }
+
+        var blocks = new List<BackendBlockV1>();
+        long dataBytes = 0;
+        long blockBytes = 0;
+        long spanCount = 0;
+        int rowGroups = 0;
+        foreach (string line in File.ReadAllLines(manifest).Where(l => l.Length > 0))
+        {
+            var id = Guid.Parse(line);
+            byte[] json = await store.GetAsync(ObjectKeys.BlockObject(Tenant, id, ObjectKeys.MetaName), CancellationToken.None).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"block {id} listed in {manifest} has no meta.json");
+            var meta = BlockMeta.FromJson(json);
+            blocks.Add((BackendBlockV1)Encodings.FromVersion(meta.Version).OpenBlock(meta, store));
+            dataBytes += new FileInfo(Path.Combine(storeDir, Tenant, id.ToString(), FormatV1.DataName)).Length;
+            blockBytes += new DirectoryInfo(Path.Combine(storeDir, Tenant, id.ToString())).EnumerateFiles().Sum(f => f.Length);
+            spanCount += meta.SpanCount;
+            rowGroups += (int)meta.TotalRecords;
+        }
+
+        Console.WriteLine(
+            $"store: {blocks.Count} blocks, {spanCount:N0} spans, {rowGroups} row groups, data objects {dataBytes:N0} B, all block objects {blockBytes:N0} B");
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
+
+        var queries = new (string Name, string Text)[]
+        {
+            ("needle", "{ span.http.response.status_code = 500 && resource.service.name = \"payment\" }"),
+            ("broad", "{ duration > 1s }"),
+            ("structural", "{ resource.service.name = \"frontend\" } >> { status = error }"),
+            ("aggregate", "{ kind = server } | count() > 5"),
+        };
+        var options = new SearchOptions { Limit = 1_000_000, SpansPerSpanSet = 3 };
+        Console.WriteLine();
+        Console.WriteLine("| query | median ms | runs ms | traces | bytes read | % of data | % of block | rg skipped stats/dict/no-cand/scanned |");
+        Console.WriteLine("|---|---:|---|---:|---:|---:|---:|---|");
+        foreach (var (name, text) in queries)
+        {
+            var root = TraceQLParser.ParseAndValidate(text);
+            var times = new List<double>();
+            SearchResult? last = null;
+            MultiBlockSpansetFetcher? lastFetcher = null;
+            for (int r = 0; r <= runs; r++)
+            {
+                var fetcher = new MultiBlockSpansetFetcher(blocks);
+                var sw = Stopwatch.StartNew();
+                last = await TraceQLEngine.SearchAsync(root, fetcher, options, CancellationToken.None).ConfigureAwait(false);
+                sw.Stop();
+                lastFetcher = fetcher;
+                if (r > 0)
+                {
+                    times.Add(sw.Elapsed.TotalMilliseconds); // run 0 is the warm-up
+                }
+            }
+
+            times.Sort();
+            double median = times[times.Count / 2];
+            ulong read = lastFetcher!.InspectedBytes;
+            Console.WriteLine(
+                $"| {name} `{text}` | {median:F0} | {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} | {last!.Traces.Count:N0} | {read:N0} | "
+                + $"{100.0 * read / dataBytes:F2}% | {100.0 * read / blockBytes:F2}% | {lastFetcher.RowGroupsSkippedByStats}/{lastFetcher.RowGroupsSkippedByDictionary}/{lastFetcher.RowGroupsWithoutCandidates}/{lastFetcher.RowGroupsScanned} |");
+        }
+
+        Console.WriteLine($"load average after: {LoadAverage()}");
+        return 0;
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Trim();
+        }
+        catch (IOException)
+        {
+            return "n/a";
+        }
+    }
+
+    private static async Task GenerateAsync(LocalObjectStore store, string manifest, int traces, int spansPerTrace, int tracesPerBlock)
+    {
+        var sw = Stopwatch.StartNew();
+        int blockCount = (traces + tracesPerBlock - 1) / tracesPerBlock;
+        var ids = new Guid[blockCount];
+
+        // Blocks are independent: build two at a time (the machine has 2 cores); each block's generator is seeded by
+        // its index so the dataset is the same on every run.
+        await Parallel.ForEachAsync(Enumerable.Range(0, blockCount), new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (b, ct) =>
+        {
+            var opts = new BlockBuilderOptions { TenantId = Tenant, BlockId = Guid.NewGuid() };
+            var rnd = new Random(1000 + b);
+            int first = b * tracesPerBlock;
+            int count = Math.Min(tracesPerBlock, traces - first);
+            using var builder = Encodings.Default.CreateBlockBuilder(opts);
+
+            // The builder takes traces in ascending id order (high word first, then low): draw random ids, sort them.
+            var keys = new (ulong Hi, ulong Lo)[count];
+            for (int t = 0; t < count; t++)
+            {
+                keys[t] = ((ulong)rnd.NextInt64(), (ulong)rnd.NextInt64());
+            }
+
+            Array.Sort(keys);
+            for (int t = 0; t < count; t++)
+            {
+                var id = new TraceId(keys[t].Hi, keys[t].Lo);
+                builder.AddTrace(id, MakeTrace(rnd, id, first + t, spansPerTrace));
+            }
+
+            var meta = await builder.WriteAsync(store, ct).ConfigureAwait(false);
+            ids[b] = meta.BlockId;
+            Console.WriteLine($"block {b + 1}/{blockCount}: {meta.BlockId}, {meta.SpanCount:N0} spans, {meta.TotalRecords} row groups, {sw.Elapsed.TotalSeconds:F0} s");
+        }).ConfigureAwait(false);
+
+        // The manifest is written last so an interrupted generation is redone rather than half-reused.
+        File.WriteAllLines(manifest, ids.Select(i => i.ToString()));
+        Console.WriteLine($"generated {traces:N0} traces × {spansPerTrace} spans in {blockCount} blocks in {sw.Elapsed.TotalSeconds:F0} s");
+    }
+
+    private static Trace MakeTrace(Random rnd, TraceId id, int index, int spansPerTrace)
+    {
+        var trace = new Trace();
+        ulong start = 1_700_000_000_000_000_000UL + ((ulong)index * 2_000_000UL);
+        var resources = new Dictionary<string, ScopeSpans>();
+        for (int i = 0; i < spansPerTrace; i++)
+        {
+            string service = i == 0 ? "frontend" : Services[rnd.Next(Services.Length)];
+            if (!resources.TryGetValue(service, out var ss))
+            {
+                var rs = new ResourceSpans();
+                rs.Resource.Attributes.Add(new KeyValue("service.name", AnyValue.String(service)));
+                rs.Resource.Attributes.Add(new KeyValue("k8s.pod.name", AnyValue.String(service + "-" + rnd.Next(20))));
+                rs.Resource.Attributes.Add(new KeyValue("cloud.region", AnyValue.String(Regions[rnd.Next(Regions.Length)])));
+                rs.Resource.Attributes.Add(new KeyValue("service.version", AnyValue.String("1." + rnd.Next(5))));
+                ss = new ScopeSpans();
+                ss.Scope.Name = "io.opentelemetry." + service;
+                rs.ScopeSpans.Add(ss);
+                trace.ResourceSpans.Add(rs);
+                resources[service] = ss;
+            }
+
+            ulong s0 = start + (ulong)rnd.Next(5_000_000);
+
+            // Long tail: ~0.2% of spans take 1–5 s, ~5% 50–500 ms, the rest 0.1–50 ms.
+            int tail = rnd.Next(1000);
+            ulong dur = tail < 2 ? (ulong)rnd.NextInt64(1_000_000_001, 5_000_000_000)
+                : tail < 52 ? (ulong)rnd.Next(50_000_000, 500_000_000)
+                : (ulong)rnd.Next(100_000, 50_000_000);
+            bool error = rnd.Next(70) == 0;
+            var span = new Span
+            {
+                TraceId = id,
+                SpanId = new SpanId(((ulong)index << 8) + (ulong)i + 1),
+                ParentSpanId = i == 0 ? default : new SpanId(((ulong)index << 8) + (ulong)rnd.Next(i) + 1),
+                Name = i == 0 ? "GET /api/" + rnd.Next(30) : service + ".op" + rnd.Next(8),
+                Kind = i == 0 || rnd.Next(3) == 0 ? Rubato.Common.Model.SpanKind.Server
+                    : rnd.Next(4) == 0 ? Rubato.Common.Model.SpanKind.Internal : Rubato.Common.Model.SpanKind.Client,
+                StartTimeUnixNano = s0,
+                EndTimeUnixNano = s0 + dur,
+                StatusCode = error ? StatusCode.Error : StatusCode.Unset,
+            };
+            span.Attributes.Add(new KeyValue("http.request.method", AnyValue.String(Methods[rnd.Next(Methods.Length)])));
+
+            // A few 500s (~0.3% of spans, mostly on error spans), the rest 200/404.
+            long status = error && rnd.Next(5) == 0 ? 500 : rnd.Next(1000) < 2 ? 500 : rnd.Next(50) == 0 ? 404 : 200;
+            span.Attributes.Add(new KeyValue("http.response.status_code", AnyValue.Int(status)));
+            span.Attributes.Add(new KeyValue("url.path", AnyValue.String("/" + service + "/" + rnd.Next(1000))));
+            if (rnd.Next(4) == 0)
+            {
+                span.Attributes.Add(new KeyValue("db.system", AnyValue.String("postgresql")));
+            }
+
+            ss.Spans.Add(span);
+        }
+
+        return trace;
+    }
+}
