@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Rubato.BackendScheduler;
 using Rubato.BackendWorker;
+using Rubato.Cache;
 using Rubato.Common.Services;
 using Rubato.Ingester;
 using Rubato.Overrides;
@@ -97,21 +98,26 @@ public sealed partial class RubatoApp
         var trace = _config.Storage.Trace;
         var store = ObjectStores.Create(trace.Backend, trace.ObjectStores(), new ObjectStoreOptions { Metrics = Metrics });
         _store = store;
+
+        // One provider for the process (connection pools are per configured cache); no `cache:` entries means no
+        // provider caches and every block read goes to the object store, as without caching.
+        var caches = new CacheProvider(_config.Cache, Metrics);
         // Queriers read the tenant index the backend worker writes, falling back to listing until the first one exists.
         _backendReader = new BackendTraceReader(
             store,
             new BackendTraceReaderOptions { PollInterval = trace.BlocklistPoll },
             TimeProvider.System,
-            new BlocklistPoller(store, BlocklistPollMode.TenantIndex));
+            new BlocklistPoller(store, BlocklistPollMode.TenantIndex),
+            BlockCaches.From(caches));
         var reader = _backendReader;
         return new BasicService(
             ModuleNames.Store,
             starting: ct => reader.RefreshAsync(ct),
             running: ct => reader.PollAsync(ct),
-            stopping: _ =>
+            stopping: async _ =>
             {
                 (store as IDisposable)?.Dispose();
-                return Task.CompletedTask;
+                await caches.DisposeAsync();
             });
     }
 

@@ -23,7 +23,7 @@ public static partial class ConfigLoader
     public static readonly IReadOnlySet<string> AcceptedButUnused = new HashSet<string>(StringComparer.Ordinal)
     {
         "compactor", "querier", "metrics_generator", "memberlist", "usage_report", "live_store",
-        "block_builder", "ingest", "cache", "partition_ring_live_store",
+        "block_builder", "ingest", "partition_ring_live_store",
         "internal_server", "tracing",
     };
 

@@ -1,5 +1,6 @@
 using Rubato.BackendScheduler;
 using Rubato.BackendWorker;
+using Rubato.Cache;
 using Rubato.Common.Configuration;
 using Rubato.Distributor;
 using Rubato.Ingester;
@@ -50,6 +51,9 @@ public sealed class RubatoConfig : IValidatableConfig
     /// <summary><c>backend_worker:</c>: how jobs run; <c>backend_worker.compaction</c> holds Tempo's compaction keys.</summary>
     public BackendWorkerConfig BackendWorker { get; set; } = new();
 
+    /// <summary><c>cache:</c>: the caches each role uses (docs/caching.md). Empty: nothing is cached.</summary>
+    public CacheConfig Cache { get; set; } = new();
+
     public void Validate(string prefix, ConfigValidation validation)
     {
         if (HttpApiPrefix.Length > 0 && (!HttpApiPrefix.StartsWith('/') || HttpApiPrefix.EndsWith('/')))
@@ -67,6 +71,7 @@ public sealed class RubatoConfig : IValidatableConfig
         BackendScheduler.Validate("backend_scheduler", validation);
         BackendScheduler.ValidateWithStorage(Storage.Trace.BlocklistPoll, QueryFrontend.Search.QueryBackendAfter, validation);
         BackendWorker.Validate("backend_worker", validation);
+        Cache.Validate("cache", validation);
     }
 
     /// <summary>
