@@ -18,6 +18,12 @@ public sealed record RubatoConfig
 
     /// <summary>Raw YAML appended at the top level (e.g. an unknown key for the validation test).</summary>
     public string ExtraYaml { get; init; } = "";
+
+    /// <summary><c>storage.trace.backend</c>: local (default), s3, azure or gcs.</summary>
+    public string Backend { get; init; } = "local";
+
+    /// <summary>Raw YAML lines placed inside <c>storage.trace</c>, indented by four spaces (e.g. <c>    s3: {...}</c>).</summary>
+    public string TraceStorageYaml { get; init; } = "";
 }
 
 /// <summary>The ports one server instance listens on; all on 127.0.0.1.</summary>
@@ -63,6 +69,9 @@ public sealed class RubatoProcess : IAsyncDisposable
     public string Dir { get; }
 
     public string ConfigPath => Path.Combine(Dir, "config.yaml");
+
+    /// <summary>The WAL folder; a test may delete it between <see cref="KillAsync"/> and <see cref="RestartAsync"/>.</summary>
+    public string WalDir => Path.Combine(Dir, "wal");
 
     public Uri HttpBase => new($"http://127.0.0.1:{Ports.Http}");
     public Uri OtlpGrpc => new($"http://127.0.0.1:{Ports.OtlpGrpc}");
@@ -323,9 +332,10 @@ public sealed class RubatoProcess : IAsyncDisposable
               max_block_duration: 5m
             storage:
               trace:
-                backend: local
+                backend: {{c.Backend}}
                 wal: { path: "{{wal}}" }
                 local: { path: "{{blocks}}" }
+            {{c.TraceStorageYaml}}
             overrides:
               defaults:
                 ingestion: { rate_limit_bytes: {{c.RateLimitBytes}}, burst_size_bytes: {{c.BurstSizeBytes}}, max_traces_per_user: {{c.MaxTracesPerUser}} }
