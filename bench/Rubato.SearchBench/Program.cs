@@ -14,7 +14,7 @@ namespace Rubato.SearchBench;
 /// <summary>
 /// Generates (or reuses) a store of several vRubato1 blocks holding ≥5M spans and times four TraceQL searches over all
 /// of them with a limit large enough to force a full scan. Usage:
-/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate]</c>.
+/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate] [--column-sizes]</c>.
 /// </summary>
 public static class Program
 {
@@ -45,6 +45,7 @@ public static class Program
                 case "--traces-per-block": tracesPerBlock = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--regenerate": regenerate = true; break;
+                case "--column-sizes": break;
                 default:
                     Console.Error.WriteLine($"unknown argument '{args[i]}'");
                     return 2;
@@ -94,6 +95,26 @@ public static class Program
         Console.WriteLine(
             $"store: {blocks.Count} blocks, {spanCount:N0} spans, {rowGroups} row groups, data objects {dataBytes:N0} B, all block objects {blockBytes:N0} B");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
+        if (args.Contains("--column-sizes"))
+        {
+            // Stored (compressed) bytes per column summed over every row group of every block, largest first.
+            var sizes = new long[Col.Count];
+            foreach (var block in blocks)
+            {
+                foreach (var rg in await block.GetFooterAsync(CancellationToken.None).ConfigureAwait(false))
+                {
+                    for (int c = 0; c < Col.Count; c++)
+                    {
+                        sizes[c] += rg.Columns[c].Length;
+                    }
+                }
+            }
+
+            foreach (int c in Enumerable.Range(0, Col.Count).Where(c => sizes[c] > 0).OrderByDescending(c => sizes[c]))
+            {
+                Console.WriteLine($"  {Col.Name(c),-24} {sizes[c],14:N0} B {100.0 * sizes[c] / dataBytes,6:F2}%");
+            }
+        }
 
         var queries = new (string Name, string Text)[]
         {
@@ -129,7 +150,7 @@ public static class Program
             double median = times[times.Count / 2];
             ulong read = lastFetcher!.InspectedBytes;
             Console.WriteLine(
-                $"| {name} `{text}` | {median:F0} | {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} | {last!.Traces.Count:N0} | {read:N0} | "
+                $"| {name} `{text.Replace("|", "\\|", StringComparison.Ordinal)}` | {median:F0} | {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} | {last!.Traces.Count:N0} | {read:N0} | "
                 + $"{100.0 * read / dataBytes:F2}% | {100.0 * read / blockBytes:F2}% | {lastFetcher.RowGroupsSkippedByStats}/{lastFetcher.RowGroupsSkippedByDictionary}/{lastFetcher.RowGroupsWithoutCandidates}/{lastFetcher.RowGroupsScanned} |");
         }
 
