@@ -518,7 +518,7 @@ internal sealed class SpanFiller
         {
             Trace = info,
             SpanId = new SpanId(s.SpanIdAt(Col.SpanId, sp)),
-            ParentSpanId = new SpanId(s.SpanIdAt(Col.SpanParentId, sp)),
+            ParentSpanId = _plan.ParentIds ? new SpanId(s.SpanIdAt(Col.SpanParentId, sp)) : default,
             Name = s.Str(Col.SpanName, sp),
             Kind = (TraceQL.Ast.SpanKind)s.ByteAt(Col.SpanKind, sp),
             Status = (SpanStatus)s.ByteAt(Col.SpanStatusCode, sp),

@@ -232,6 +232,7 @@ internal sealed class SearchPlan
         }
 
         NeedsStructure = request.NeedsStructure;
+        ParentIds |= NeedsStructure;
     }
 
     public FetchSpansRequest Request { get; }
@@ -255,15 +256,26 @@ internal sealed class SearchPlan
 
     public bool Links { get; private set; }
 
+    /// <summary>
+    /// Whether filled spans carry their parent span id. The engine reads it only for structural operators (which set
+    /// <see cref="NeedsStructure"/>) and <c>span:parentID</c>; skipping it elsewhere saves the parent-id chunk, ~7% of a
+    /// typical data object, in every row group with candidates.
+    /// </summary>
+    public bool ParentIds { get; private set; }
+
     /// <summary>Columns phase 2 (filling candidate spans) needs beyond the attribute value columns.</summary>
     public List<int> FillColumns()
     {
         var cols = new List<int>
         {
             Col.TraceId, Col.TraceStart, Col.TraceEndDelta, Col.TraceRootService, Col.TraceRootSpanName,
-            Col.ResourceServiceName, Col.SpanId, Col.SpanParentId, Col.SpanName, Col.SpanKind, Col.SpanStartDelta,
+            Col.ResourceServiceName, Col.SpanId, Col.SpanName, Col.SpanKind, Col.SpanStartDelta,
             Col.SpanDuration, Col.SpanStatusCode,
         };
+        if (ParentIds)
+        {
+            cols.Add(Col.SpanParentId);
+        }
         if (StatusMessage)
         {
             cols.Add(Col.SpanStatusMessage);
@@ -310,6 +322,7 @@ internal sealed class SearchPlan
                 case Intrinsic.InstrumentationName or Intrinsic.InstrumentationVersion: ScopeNameVersion = true; break;
                 case Intrinsic.EventName or Intrinsic.EventTimeSinceStart: Events = true; break;
                 case Intrinsic.LinkTraceId or Intrinsic.LinkSpanId: Links = true; break;
+                case Intrinsic.ParentId: ParentIds = true; break;
                 default: break;
             }
 
