@@ -46,6 +46,7 @@ public sealed partial class RubatoApp
     private RuntimeOverrides? _overrides;
     private IObjectStore? _store;
     private BackendTraceReader? _backendReader;
+    private BlockCaches? _blockCaches;
     private Ingester.Ingester? _ingester;
     private Distributor.Distributor? _distributor;
     private ReceiversService? _receivers;
@@ -102,13 +103,14 @@ public sealed partial class RubatoApp
         // One provider for the process (connection pools are per configured cache); no `cache:` entries means no
         // provider caches and every block read goes to the object store, as without caching.
         var caches = new CacheProvider(_config.Cache, Metrics);
+        _blockCaches = BlockCaches.From(caches);
         // Queriers read the tenant index the backend worker writes, falling back to listing until the first one exists.
         _backendReader = new BackendTraceReader(
             store,
             new BackendTraceReaderOptions { PollInterval = trace.BlocklistPoll },
             TimeProvider.System,
             new BlocklistPoller(store, BlocklistPollMode.TenantIndex),
-            BlockCaches.From(caches));
+            _blockCaches);
         var reader = _backendReader;
         return new BasicService(
             ModuleNames.Store,
@@ -215,6 +217,8 @@ public sealed partial class RubatoApp
         var ingester = _ingester!;
         var reader = _backendReader!;
         var store = _store!;
+        // Each search job opens its block afresh, so its index and footer come from the shared cache when configured.
+        var blockCaches = _blockCaches;
         var sources = new List<ISearchSource>
         {
             DelegateSearchSource.Recent("ingester", ingester.CreateFetcher),
@@ -226,7 +230,7 @@ public sealed partial class RubatoApp
                     .Select(m => new SearchJob(
                         $"block {m.BlockId}",
                         _ => ValueTask.FromResult<Rubato.TraceQL.Engine.ISpansetFetcher>(
-                            new BlockSpansetFetcher((BackendBlockV1)Encodings.FromVersion(m.Version).OpenBlock(m, store))),
+                            new BlockSpansetFetcher(new BackendBlockV1(m, store, blockCaches))),
                         isBlock: true,
                         bytes: (ulong)Math.Max(0, m.Size)))
                     .ToList();
