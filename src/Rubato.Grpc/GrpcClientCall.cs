@@ -16,6 +16,10 @@ internal sealed class GrpcClientCall : IDisposable
     private readonly GrpcCallOptions? _options;
     private readonly CancellationToken _callerToken;
     private readonly CancellationTokenSource? _deadlineCts;
+
+    // Cancelled by Dispose when the call has not finished: HttpClient then resets the HTTP/2 stream (RST_STREAM
+    // CANCEL) even if disposing the response alone did not, so the server's handler always sees its token fire.
+    private CancellationTokenSource? _sendCts;
     private readonly TimeSpan? _timeout;
     private HttpRequestMessage? _request;
     private HttpResponseMessage? _response;
@@ -84,7 +88,8 @@ internal sealed class GrpcClientCall : IDisposable
                 }
             }
 
-            var response = _response = await _client.SendAsync(request, Token);
+            _sendCts = CancellationTokenSource.CreateLinkedTokenSource(Token);
+            var response = _response = await _client.SendAsync(request, _sendCts.Token);
             var status = ReadStatus(response.Headers.NonValidated);
             if (status is { } trailersOnly)
             {
@@ -206,11 +211,24 @@ internal sealed class GrpcClientCall : IDisposable
     public void Dispose()
     {
         // Disposing an unfinished response resets the HTTP/2 stream (RST_STREAM CANCEL): the server's handler sees
-        // its cancellation token fire.
+        // its cancellation token fire. Cancelling the send token first makes the reset certain.
+        if (!_finished)
+        {
+            try
+            {
+                _sendCts?.Cancel();
+            }
+            catch (AggregateException)
+            {
+                // A cancellation callback failed; the response is disposed below either way.
+            }
+        }
+
         _reader?.Dispose();
         _pipe?.Complete(); // returns its pooled segments and disposes the response stream
         _response?.Dispose();
         _request?.Dispose();
         _deadlineCts?.Dispose();
+        _sendCts?.Dispose();
     }
 }
