@@ -34,9 +34,11 @@ public sealed class Distributor : ITracePusher
     private readonly Counter _discardedSpans;
     private readonly Counter _attributesTruncated;
     private readonly Histogram.Child _pushDuration;
+    private readonly IGeneratorForwarder? _generator;
 
     /// <param name="healthyDistributors">Distributor count for the <c>global</c> rate strategy; null = 1.</param>
     /// <param name="log">Receives span logs and warnings; null discards them.</param>
+    /// <param name="generator">The metrics-generator, which receives a copy of every accepted segment; null = none.</param>
     public Distributor(
         DistributorConfig config,
         IOverrides overrides,
@@ -44,7 +46,8 @@ public sealed class Distributor : ITracePusher
         MetricsRegistry metrics,
         TimeProvider? time = null,
         Func<int>? healthyDistributors = null,
-        Action<string>? log = null)
+        Action<string>? log = null,
+        IGeneratorForwarder? generator = null)
     {
         var validation = new ConfigValidation();
         config.Validate("distributor", validation);
@@ -58,6 +61,7 @@ public sealed class Distributor : ITracePusher
         _sink = sink;
         _time = time ?? TimeProvider.System;
         _log = log ?? (_ => { });
+        _generator = generator;
         _rateLimiter = new IngestionRateLimiter(overrides, _time, healthyDistributors);
         _spansReceived = metrics.Counter("rubato_distributor_spans_received_total", "Spans accepted past validation and rate limiting, per tenant.", "tenant");
         _bytesReceived = metrics.Counter("rubato_distributor_bytes_received_total", "Request bytes accepted past validation and rate limiting, per tenant.", "tenant");
@@ -162,9 +166,52 @@ public sealed class Distributor : ITracePusher
                 return PushResult.Refused(spanCount, RefusalReason.Unavailable, $"failed to push spans to the ingester: {e.Message}");
             }
 
+            ForwardToGenerator(tenantId, split.Segments, ingest);
             var result = BuildResult(tenantId, limits, split.Segments, ingest, series);
             await PadWithArtificialDelayAsync(limits, started, ct).ConfigureAwait(false);
             return result;
+        }
+    }
+
+    /// <summary>
+    /// Copies the segments the sink accepted to the metrics-generator (Tempo forwards after the ingester write).
+    /// Runs while the split's pooled buffer is still alive; the generator copies what it keeps and never blocks.
+    /// </summary>
+    private void ForwardToGenerator(string tenantId, IReadOnlyList<TraceSegment> segments, IngestResult ingest)
+    {
+        if (_generator is null)
+        {
+            return;
+        }
+
+        IReadOnlyList<TraceSegment> accepted = segments;
+        if (ingest.Refusals is { } refusals)
+        {
+            var list = new List<TraceSegment>(segments.Count);
+            for (int i = 0; i < segments.Count && i < refusals.Length; i++)
+            {
+                if (refusals[i] == RefusalReason.None)
+                {
+                    list.Add(segments[i]);
+                }
+            }
+
+            accepted = list;
+        }
+
+        if (accepted.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _generator.Forward(tenantId, accepted);
+        }
+        catch (Exception e)
+        {
+            // The spans are durable and acknowledged; metrics generation is best effort.
+            _log($"forwarding {accepted.Count} segments of tenant {tenantId} to the metrics-generator failed: {e.Message}");
         }
     }
 

@@ -5,6 +5,7 @@ using Rubato.BackendScheduler;
 using Rubato.BackendWorker;
 using Rubato.Cache;
 using Rubato.Common.Services;
+using Rubato.Common.Contracts;
 using Rubato.Ingester;
 using Rubato.Overrides;
 using Rubato.Querier;
@@ -17,6 +18,7 @@ using Rubato.Storage.Encoding.V1;
 using Rubato.Storage.Encoding.V1.Search;
 using Rubato.Storage.Wal;
 using SchedulerCore = Rubato.BackendScheduler.BackendScheduler;
+using GeneratorCore = Rubato.MetricsGenerator.MetricsGenerator;
 using WorkerCore = Rubato.BackendWorker.BackendWorker;
 
 namespace Rubato.Server.App;
@@ -39,6 +41,7 @@ public sealed partial class RubatoApp
         public const string QueryFrontend = "query-frontend";
         public const string BackendScheduler = "backend-scheduler";
         public const string BackendWorker = "backend-worker";
+        public const string MetricsGenerator = "metrics-generator";
         public const string All = "all";
     }
 
@@ -51,6 +54,7 @@ public sealed partial class RubatoApp
     private Distributor.Distributor? _distributor;
     private ReceiversService? _receivers;
     private SchedulerCore? _backendScheduler;
+    private GeneratorCore? _metricsGenerator;
 
     /// <summary>The receivers' bound addresses (keys as in <see cref="ReceiversService.BoundEndpoints"/>).</summary>
     public IReadOnlyDictionary<string, System.Net.IPEndPoint> ReceiverEndpoints =>
@@ -67,17 +71,19 @@ public sealed partial class RubatoApp
         _modules.Register(ModuleNames.QueryFrontend, InitQueryFrontend, targetable: false);
         _modules.Register(ModuleNames.BackendScheduler, InitBackendScheduler, targetable: false);
         _modules.Register(ModuleNames.BackendWorker, InitBackendWorker, targetable: false);
+        _modules.Register(ModuleNames.MetricsGenerator, InitMetricsGenerator, targetable: false);
         _modules.Register(ModuleNames.All, () => null);
 
         _modules.AddDependencies(ModuleNames.Overrides, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.Store, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
-        _modules.AddDependencies(ModuleNames.Distributor, ModuleNames.Ingester, ModuleNames.Overrides, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.MetricsGenerator, ModuleNames.Overrides, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.Distributor, ModuleNames.Ingester, ModuleNames.MetricsGenerator, ModuleNames.Overrides, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.Querier, ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.BackendScheduler, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.BackendWorker, ModuleNames.BackendScheduler, ModuleNames.Store, ModuleNames.Overrides);
         _modules.AddDependencies(ModuleNames.QueryFrontend, ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
-        _modules.AddDependencies(ModuleNames.All, ModuleNames.Distributor, ModuleNames.Querier, ModuleNames.QueryFrontend, ModuleNames.BackendWorker);
+        _modules.AddDependencies(ModuleNames.All, ModuleNames.Distributor, ModuleNames.Querier, ModuleNames.QueryFrontend, ModuleNames.BackendWorker, ModuleNames.MetricsGenerator);
     }
 
     private IService InitServer()
@@ -155,7 +161,8 @@ public sealed partial class RubatoApp
     private IService InitDistributor()
     {
         var log = Logger("distributor");
-        _distributor = new Distributor.Distributor(_config.Distributor, _overrides!, _ingester!, Metrics, log: m => log.LogInformation("{Message}", m));
+        _distributor = new Distributor.Distributor(
+            _config.Distributor, _overrides!, _ingester!, Metrics, log: m => log.LogInformation("{Message}", m), generator: _metricsGenerator);
         _receivers = new ReceiversService(
             _config.Receivers,
             _distributor,
@@ -164,6 +171,25 @@ public sealed partial class RubatoApp
             _loggerFactory,
             _config.Distributor.RetryAfterOnResourceExhausted);
         return _receivers;
+    }
+
+    /// <summary>
+    /// The metrics-generator: span metrics and service graphs for tenants whose overrides enable processors. The
+    /// distributor forwards accepted segments to it; shutdown stops it after the distributor, so it drains its queue
+    /// and collects one last time.
+    /// </summary>
+    private IService InitMetricsGenerator()
+    {
+        var log = Logger("metrics-generator");
+
+        // Where collected samples go (metrics_generator.storage: WAL + remote write). Build the
+        // IMetricsSampleAppender from _config.MetricsGenerator.Storage here; null = collect only (the
+        // tempo_metrics_generator_* gauges on /metrics still update).
+        IMetricsSampleAppender? appender = null;
+
+        _metricsGenerator = new GeneratorCore(
+            _config.MetricsGenerator, _overrides!, Metrics, appender, TimeProvider.System, m => log.LogWarning("{Message}", m));
+        return _metricsGenerator.Service;
     }
 
     private IService? InitQuerier()

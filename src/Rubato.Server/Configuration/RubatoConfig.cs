@@ -4,6 +4,7 @@ using Rubato.Cache;
 using Rubato.Common.Configuration;
 using Rubato.Distributor;
 using Rubato.Ingester;
+using Rubato.MetricsGenerator;
 using Rubato.Overrides;
 using Rubato.QueryFrontend;
 using Rubato.Receivers;
@@ -51,6 +52,9 @@ public sealed class RubatoConfig : IValidatableConfig
     /// <summary><c>backend_worker:</c>: how jobs run; <c>backend_worker.compaction</c> holds Tempo's compaction keys.</summary>
     public BackendWorkerConfig BackendWorker { get; set; } = new();
 
+    /// <summary><c>metrics_generator:</c>: span metrics, service graphs, the series registry and its storage.</summary>
+    public MetricsGeneratorConfig MetricsGenerator { get; set; } = new();
+
     /// <summary><c>cache:</c>: the caches each role uses (docs/caching.md). Empty: nothing is cached.</summary>
     public CacheConfig Cache { get; set; } = new();
 
@@ -72,6 +76,7 @@ public sealed class RubatoConfig : IValidatableConfig
         BackendScheduler.ValidateWithStorage(Storage.Trace.BlocklistPoll, QueryFrontend.Search.QueryBackendAfter, validation);
         BackendWorker.Validate("backend_worker", validation);
         Cache.Validate("cache", validation);
+        MetricsGenerator.Validate("metrics_generator", validation);
     }
 
     /// <summary>
