@@ -22,6 +22,9 @@ public sealed record RubatoConfig
     /// <summary><c>storage.trace.backend</c>: local (default), s3, azure or gcs.</summary>
     public string Backend { get; init; } = "local";
 
+    /// <summary>Content of a runtime overrides file (<c>per_tenant_override_config</c>); empty = none.</summary>
+    public string PerTenantOverridesYaml { get; init; } = "";
+
     /// <summary>Raw YAML lines placed inside <c>storage.trace</c>, indented by four spaces (e.g. <c>    s3: {...}</c>).</summary>
     public string TraceStorageYaml { get; init; } = "";
 }
@@ -342,6 +345,13 @@ public sealed class RubatoProcess : IAsyncDisposable
                 global: { max_bytes_per_trace: {{c.MaxBytesPerTrace}} }
 
             """);
+        if (c.PerTenantOverridesYaml.Length > 0)
+        {
+            string overridesPath = Path.Combine(Dir, "overrides.yaml");
+            File.WriteAllText(overridesPath, c.PerTenantOverridesYaml);
+            yaml.Append(CultureInfo.InvariantCulture, $"  per_tenant_override_config: \"{overridesPath}\"\n");
+        }
+
         yaml.Append(c.ExtraYaml);
         File.WriteAllText(ConfigPath, yaml.ToString());
     }
