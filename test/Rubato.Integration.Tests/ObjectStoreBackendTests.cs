@@ -128,10 +128,12 @@ public sealed class SearchConsistencyTests(ITestOutputHelper output)
         await CheckAllAsync("live (no start/end)", withRange: false);
 
         // WAL replay: kill -9 before any flush, so the restart rebuilds the data from the WAL alone. The ingester
-        // writes replayed generations to blocks before it reports ready and then drops them from memory, so only a
-        // search with start/end (which reaches blocks) sees them; a search without a range asks ingesters only.
+        // writes replayed generations to blocks before it reports ready and keeps them as complete blocks for
+        // complete_block_timeout, so a search without a range (recent data only) still finds every trace, and one
+        // with start/end finds them in the blocks.
         await server.KillAsync();
         await server.RestartAsync();
+        await CheckAllAsync("after kill -9 and WAL replay (no start/end)", withRange: false);
         await CheckAllAsync("after kill -9 and WAL replay", withRange: true);
 
         using (var flush = await server.Http.GetAsync("/flush"))
@@ -140,9 +142,13 @@ public sealed class SearchConsistencyTests(ITestOutputHelper output)
         }
 
         await CheckAllAsync("after /flush (blocks, start/end)", withRange: true);
+        await CheckAllAsync("after /flush (no start/end)", withRange: false);
 
+        // RestartAsync kills (-9): the WAL is empty now, and the ingester's persisted list of complete blocks brings
+        // the flushed blocks back into recent data.
         await server.RestartAsync();
-        await CheckAllAsync("after a restart over flushed blocks", withRange: true);
+        await CheckAllAsync("after kill -9 over flushed blocks", withRange: true);
+        await CheckAllAsync("after kill -9 over flushed blocks (no start/end)", withRange: false);
     }
 }
 

@@ -10,6 +10,7 @@ using Rubato.Common.Metrics;
 using Rubato.Common.Model;
 using Rubato.Common.Otlp;
 using Rubato.Common.Services;
+using Rubato.Storage.Backend;
 using Rubato.Storage.Encoding;
 using Rubato.Storage.Wal;
 
@@ -65,6 +66,14 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
     private readonly Counter.Child _replayDiscardedBytes;
     private readonly Gauge.Child _unflushedGauge;
     private readonly Counter.Child _backpressureRefusals;
+
+    // Blocks this ingester flushed within complete_block_timeout (Tempo's "complete blocks"), newest last; guarded by
+    // _completeLock. Only metas are held: the data is read back from the store by search jobs.
+    private readonly object _completeLock = new();
+    private readonly List<CompleteBlock> _complete = [];
+
+    // Serialises rewrites of the complete-blocks file (flushes of one head write tenants' blocks in parallel).
+    private readonly object _completeFileLock = new();
 
     // Wakes the flush loop as soon as the open head reaches max_block_bytes (count 0 or 1).
     private readonly SemaphoreSlim _wake = new(0, 1);
@@ -291,6 +300,22 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         }
 
         return ids.Count;
+    }
+
+    /// <summary>
+    /// The tenant's blocks this ingester flushed within <c>complete_block_timeout</c> (Tempo's ingester "complete
+    /// blocks"), oldest first. A search without start/end asks only recent data, so these keep flushed traces
+    /// searchable there (after <c>/flush</c>, after a cut, and across a restart) until the timeout passes; by then
+    /// the querier's block list has long picked them up. Cheap: metas only, filtered under a short lock.
+    /// </summary>
+    public IReadOnlyList<BlockMeta> CompleteBlocks(string tenantId)
+    {
+        ArgumentNullException.ThrowIfNull(tenantId);
+        var cutoff = _time.GetUtcNow() - _config.CompleteBlockTimeout;
+        lock (_completeLock)
+        {
+            return [.. _complete.Where(b => b.FlushedAt > cutoff && b.Meta.TenantId == tenantId).Select(b => b.Meta)];
+        }
     }
 
     private Head[] SnapshotHeads()
@@ -796,6 +821,7 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
 
         var meta = await builder.WriteAsync(_options.Store, timeout.Token).ConfigureAwait(false);
         _blocksFlushed.WithLabels(tenantId).Inc();
+        AddCompleteBlock(meta, _time.GetUtcNow());
         _options.BlockFlushed?.Invoke(meta);
     }
 
@@ -848,11 +874,115 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
         return ~crc;
     }
 
+    // ---- complete blocks (complete_block_timeout) -------------------------------------------------------------
+
+    private string CompleteBlocksPath => Path.Combine(_options.Wal.Path, CompleteBlocksFileName);
+
+    /// <summary>The file in the WAL directory that lists recently flushed blocks: <c>flushedUnixMs tenant blockId</c> lines.</summary>
+    public const string CompleteBlocksFileName = "complete-blocks.txt";
+
+    /// <summary>Records a flushed block (replacing an earlier entry for the same id, as a replay rewrites it) and persists the list.</summary>
+    /// <remarks>Runs on a flushing thread. A lost file (crash mid-rename) only shortens how long those blocks stay in the recent path.</remarks>
+    private void AddCompleteBlock(BlockMeta meta, DateTimeOffset flushedAt)
+    {
+        if (_config.CompleteBlockTimeout <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        lock (_completeLock)
+        {
+            _complete.RemoveAll(b => b.Meta.BlockId == meta.BlockId);
+            _complete.Add(new CompleteBlock(meta, flushedAt));
+        }
+
+        PruneCompleteBlocks(force: true);
+    }
+
+    /// <summary>Drops entries older than complete_block_timeout; rewrites the file when something changed (or when forced).</summary>
+    private void PruneCompleteBlocks(bool force)
+    {
+        var cutoff = _time.GetUtcNow() - _config.CompleteBlockTimeout;
+        string[] lines;
+        lock (_completeLock)
+        {
+            int removed = _complete.RemoveAll(b => b.FlushedAt <= cutoff);
+            if (removed == 0 && !force)
+            {
+                return;
+            }
+
+            lines = [.. _complete.Select(b => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{b.FlushedAt.ToUnixTimeMilliseconds()} {b.Meta.TenantId} {b.Meta.BlockId:D}"))];
+        }
+
+        lock (_completeFileLock)
+        {
+            try
+            {
+                // Written aside and renamed over the old list, so a crash leaves the old or the new list, never half.
+                string tmp = CompleteBlocksPath + ".tmp";
+                File.WriteAllLines(tmp, lines);
+                File.Move(tmp, CompleteBlocksPath, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log($"ingester: could not write {CompleteBlocksPath}: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reloads the complete-blocks list a previous run left (Tempo rediscovers its local complete blocks): entries still
+    /// within complete_block_timeout whose meta.json is in the store. Unreadable entries are skipped with a warning.
+    /// </summary>
+    private async Task LoadCompleteBlocksAsync(CancellationToken ct)
+    {
+        if (_config.CompleteBlockTimeout <= TimeSpan.Zero || !File.Exists(CompleteBlocksPath))
+        {
+            return;
+        }
+
+        var cutoff = _time.GetUtcNow() - _config.CompleteBlockTimeout;
+        foreach (string line in await File.ReadAllLinesAsync(CompleteBlocksPath, ct).ConfigureAwait(false))
+        {
+            string[] parts = line.Split(' ');
+            if (parts.Length != 3 || !long.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out long ms) || !Guid.TryParse(parts[2], out var id))
+            {
+                _log($"ingester: skipping malformed line in {CompleteBlocksPath}: '{line}'");
+                continue;
+            }
+
+            var flushedAt = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+            if (flushedAt <= cutoff)
+            {
+                continue;
+            }
+
+            try
+            {
+                byte[]? json = await _options.Store.GetAsync(ObjectKeys.BlockObject(parts[1], id, ObjectKeys.MetaName), ct).ConfigureAwait(false);
+                if (json is not null)
+                {
+                    lock (_completeLock)
+                    {
+                        _complete.Add(new CompleteBlock(BlockMeta.FromJson(json), flushedAt));
+                    }
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _log($"ingester: complete block {parts[1]}/{id} not reloaded: {e.Message}");
+            }
+        }
+    }
+
     // ---- lifecycle -------------------------------------------------------------------------------------------
 
     private async Task StartingAsync(CancellationToken ct)
     {
         _wal = await WriteAheadLog.OpenAsync(_options.Wal, ct).ConfigureAwait(false);
+        await LoadCompleteBlocksAsync(ct).ConfigureAwait(false);
 
         // Opening starts a fresh generation after the newest on disk; every older one is a previous run's to replay.
         long current = _wal.CurrentGeneration;
@@ -946,6 +1076,7 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
             }
 
             SweepAll();
+            PruneCompleteBlocks(force: false);
             await _flushGate.WaitAsync(ct).ConfigureAwait(false);
             try
             {
@@ -1031,6 +1162,8 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
     // ---- state -----------------------------------------------------------------------------------------------
 
     /// <summary>Pushes registered between two cuts; the cutter waits for a closed epoch to drain.</summary>
+    private sealed record CompleteBlock(BlockMeta Meta, DateTimeOffset FlushedAt);
+
     private sealed class Epoch
     {
         public int InFlight;

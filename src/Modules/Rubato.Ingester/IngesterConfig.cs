@@ -24,9 +24,10 @@ public sealed class IngesterConfig : IValidatableConfig
     public long MaxBlockBytes { get; set; } = 500L * 1024 * 1024;
 
     /// <summary>
-    /// <c>complete_block_timeout</c>: how long Tempo keeps flushed blocks in the ingester. Rubato hands every flushed
-    /// block to the backend reader at once (the flushed-block callback), so a flushed block leaves memory
-    /// immediately; the key is accepted and validated for config compatibility.
+    /// <c>complete_block_timeout</c>: how long a flushed block stays part of the ingester's recent data (Tempo keeps
+    /// complete blocks in the ingester this long). Searches without start/end ask only recent data, so they find
+    /// flushed traces for this long; the list of such blocks survives a restart (a file in the WAL directory).
+    /// Only block metas are held in memory. 0 turns it off.
     /// </summary>
     public TimeSpan CompleteBlockTimeout { get; set; } = TimeSpan.FromMinutes(15);
 

@@ -34,7 +34,7 @@ public sealed class SearchFrontend
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, int> _outstanding = new(StringComparer.Ordinal);
 
-    public SearchFrontend(QueryFrontendConfig config, IEnumerable<ISearchSource> sources, IOverrides? overrides = null, TimeProvider? time = null)
+    public SearchFrontend(QueryFrontendConfig config, IEnumerable<ISearchSource> sources, IOverrides? overrides = null, TimeProvider? time = null, SearchJobCache? jobCache = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(sources);
@@ -43,9 +43,13 @@ public sealed class SearchFrontend
         _sources = [.. sources];
         _overrides = overrides;
         _time = time ?? TimeProvider.System;
+        JobCache = jobCache;
     }
 
     public QueryFrontendConfig Config => _config;
+
+    /// <summary>The <c>frontend-search</c> cache of block job results; null when no cache has that role.</summary>
+    public SearchJobCache? JobCache { get; }
 
     /// <summary>Requests admitted and not yet finished for a tenant.</summary>
     public int Outstanding(string tenantId) => _outstanding.TryGetValue(tenantId, out int n) ? n : 0;
@@ -424,7 +428,7 @@ public sealed class SearchRun
 
         try
         {
-            await JobRunner.RunAsync(jobs, frontend.Config.Search.ConcurrentJobs, (item, token) => RunJobAsync(item.Job, query, options, token), ct).ConfigureAwait(false);
+            await JobRunner.RunAsync(jobs, frontend.Config.Search.ConcurrentJobs, (item, token) => RunJobAsync(frontend.JobCache, item.Tenant, item.Job, query, options, token), ct).ConfigureAwait(false);
         }
         catch (TraceQLEvaluationException e)
         {
@@ -440,12 +444,22 @@ public sealed class SearchRun
         }
     }
 
-    private async ValueTask<bool> RunJobAsync(SearchJob job, SearchQuery query, SearchOptions options, CancellationToken ct)
+    private async ValueTask<bool> RunJobAsync(SearchJobCache? cache, string tenant, SearchJob job, SearchQuery query, SearchOptions options, CancellationToken ct)
     {
+        string? key = cache is null ? null : SearchJobCache.KeyFor(tenant, job, query);
+        if (key is not null && await cache!.TryGetAsync(key, ct).ConfigureAwait(false) is { } cached)
+        {
+            return AddCached(cached);
+        }
+
         // Compiled per job: the evaluator's caches are single-threaded.
         var compiled = CompiledSearch.Compile(query.Root, options);
         var fetcher = await job.OpenAsync(ct).ConfigureAwait(false);
         var metrics = new SearchMetrics { CompletedJobs = 1 };
+
+        // A cacheable job also keeps its own result (its first `limit` traces, or most recent `limit`), which is what
+        // the cache stores: the same whatever the other jobs found.
+        var own = key is null ? null : new SearchResultCombiner(options.Limit, compiled.MostRecent, options.SpansPerSpanSet);
         bool complete = false;
         await foreach (var candidates in fetcher.FetchAsync(compiled.Request, ct).ConfigureAwait(false))
         {
@@ -457,6 +471,7 @@ public sealed class SearchRun
                 continue;
             }
 
+            own?.AddTrace(md);
             lock (this)
             {
                 if (_closed)
@@ -474,6 +489,13 @@ public sealed class SearchRun
 
             if (complete)
             {
+                // The search is answered. Unless this job's own result is complete too, it is partial (it depends on
+                // what other jobs found first), so it is not cached.
+                if (own is { IsComplete: false })
+                {
+                    own = null;
+                }
+
                 break;
             }
         }
@@ -481,6 +503,15 @@ public sealed class SearchRun
         if (fetcher is IFetchStatistics st)
         {
             metrics.InspectedBytes = st.InspectedBytes;
+        }
+
+        if (own is not null)
+        {
+            var result = own.Result();
+            result.Metrics.InspectedTraces = metrics.InspectedTraces;
+            result.Metrics.InspectedSpans = metrics.InspectedSpans;
+            result.Metrics.InspectedBytes = metrics.InspectedBytes;
+            cache!.SetInBackground(key!, result);
         }
 
         lock (this)
@@ -498,5 +529,37 @@ public sealed class SearchRun
         }
 
         return complete;
+    }
+
+    /// <summary>Adds a cached job result as if the job had just produced it; true when the search is complete.</summary>
+    private bool AddCached(SearchResult cached)
+    {
+        lock (this)
+        {
+            if (_closed)
+            {
+                return true;
+            }
+
+            foreach (var md in cached.Traces)
+            {
+                if (_combiner.AddTrace(md))
+                {
+                    _changed.Add(md.TraceId);
+                }
+            }
+
+            var metrics = new SearchMetrics();
+            metrics.Add(cached.Metrics);
+            metrics.CompletedJobs = 1;
+            _combiner.AddMetrics(metrics);
+            if (_combiner.IsComplete)
+            {
+                _closed = true;
+                return true;
+            }
+
+            return false;
+        }
     }
 }

@@ -9,6 +9,12 @@ public readonly record struct SearchRange(long StartUnixNanos, long EndUnixNanos
 }
 
 /// <summary>
+/// The immutable block a job reads: its id, its time range in Unix seconds (start truncated, end rounded up, as in
+/// meta.json), and the page (row group) range read; <c>Pages</c> 0 = the whole block.
+/// </summary>
+public readonly record struct SearchJobBlock(Guid BlockId, long StartUnixSeconds, long EndUnixSeconds, int StartPage = 0, int Pages = 0);
+
+/// <summary>
 /// One unit of search work: opens a fetcher over part of the data (one head, one block, a page range of a block).
 /// <see cref="OpenAsync"/> runs on a frontend worker task; the fetcher it returns is enumerated once by that task.
 /// </summary>
@@ -32,6 +38,12 @@ public sealed class SearchJob
     public bool IsBlock { get; }
 
     public ulong Bytes { get; }
+
+    /// <summary>
+    /// The block (and page range) this job reads, when it reads exactly one immutable block; null for in-memory data.
+    /// Set for block jobs so the frontend-search cache can key their results.
+    /// </summary>
+    public SearchJobBlock? Block { get; init; }
 
     /// <summary>A job over an already built fetcher.</summary>
     public static SearchJob ForFetcher(string name, ISpansetFetcher fetcher, bool isBlock = false, ulong bytes = 0)

@@ -50,6 +50,7 @@ public sealed partial class RubatoApp
     private IObjectStore? _store;
     private BackendTraceReader? _backendReader;
     private BlockCaches? _blockCaches;
+    private Rubato.Cache.ICache? _searchCache;
     private Ingester.Ingester? _ingester;
     private Distributor.Distributor? _distributor;
     private ReceiversService? _receivers;
@@ -110,6 +111,7 @@ public sealed partial class RubatoApp
         // provider caches and every block read goes to the object store, as without caching.
         var caches = new CacheProvider(_config.Cache, Metrics);
         _blockCaches = BlockCaches.From(caches);
+        _searchCache = caches.For(CacheRole.FrontendSearch);
         // Queriers read the tenant index the backend worker writes, falling back to listing until the first one exists.
         _backendReader = new BackendTraceReader(
             store,
@@ -245,25 +247,37 @@ public sealed partial class RubatoApp
         var store = _store!;
         // Each search job opens its block afresh, so its index and footer come from the shared cache when configured.
         var blockCaches = _blockCaches;
+        List<SearchJob> BlockJobs(IEnumerable<BlockMeta> metas, SearchRange range)
+        {
+            var window = new Rubato.Common.Contracts.TimeRange(range.StartUnixNanos / 1_000_000_000, (range.EndUnixNanos + 999_999_999) / 1_000_000_000);
+            return metas
+                .Where(m => m.Overlaps(window) && m.Version == FormatV1.Version)
+                .Select(m => new SearchJob(
+                    $"block {m.BlockId}",
+                    _ => ValueTask.FromResult<Rubato.TraceQL.Engine.ISpansetFetcher>(
+                        new BlockSpansetFetcher(new BackendBlockV1(m, store, blockCaches))),
+                    isBlock: true,
+                    bytes: (ulong)Math.Max(0, m.Size))
+                {
+                    Block = new SearchJobBlock(m.BlockId, m.StartTime.ToUnixTimeSeconds(), m.EndTime.ToUnixTimeSeconds()),
+                })
+                .ToList();
+        }
+
         var sources = new List<ISearchSource>
         {
-            DelegateSearchSource.Recent("ingester", ingester.CreateFetcher),
-            new DelegateSearchSource("blocks", isRecent: false, (tenant, range, ct) =>
+            // Recent data: the ingester's heads plus the blocks it flushed within complete_block_timeout.
+            new DelegateSearchSource("ingester", isRecent: true, (tenant, range, ct) =>
             {
-                var window = new Rubato.Common.Contracts.TimeRange(range.StartUnixNanos / 1_000_000_000, (range.EndUnixNanos + 999_999_999) / 1_000_000_000);
-                var jobs = reader.Blocks(tenant)
-                    .Where(m => m.Overlaps(window) && m.Version == FormatV1.Version)
-                    .Select(m => new SearchJob(
-                        $"block {m.BlockId}",
-                        _ => ValueTask.FromResult<Rubato.TraceQL.Engine.ISpansetFetcher>(
-                            new BlockSpansetFetcher(new BackendBlockV1(m, store, blockCaches))),
-                        isBlock: true,
-                        bytes: (ulong)Math.Max(0, m.Size)))
-                    .ToList();
+                var jobs = new List<SearchJob> { SearchJob.ForFetcher("ingester", ingester.CreateFetcher(tenant, range.StartUnixNanos, range.EndUnixNanos)) };
+                jobs.AddRange(BlockJobs(ingester.CompleteBlocks(tenant), range));
                 return ValueTask.FromResult<IReadOnlyList<SearchJob>>(jobs);
             }),
+            new DelegateSearchSource("blocks", isRecent: false, (tenant, range, ct) =>
+                ValueTask.FromResult<IReadOnlyList<SearchJob>>(BlockJobs(reader.Blocks(tenant), range))),
         };
-        var frontend = new SearchFrontend(_config.QueryFrontend, sources, _overrides);
+        var frontend = new SearchFrontend(_config.QueryFrontend, sources, _overrides,
+            jobCache: _searchCache is { } sc ? new SearchJobCache(sc) : null);
         SearchApi.Map(_web!, frontend, _config.MultitenancyEnabled);
 
         // One route table serves both ports. Without stream_over_http_enabled the streaming API answers only on the
