@@ -141,9 +141,9 @@ public sealed class FrontendHost : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<FrontendHost> StartAsync(IEnumerable<ISearchSource> sources, QueryFrontendConfig? config = null, bool multitenancy = false)
+    public static async Task<FrontendHost> StartAsync(IEnumerable<ISearchSource> sources, QueryFrontendConfig? config = null, bool multitenancy = false, SearchJobCache? jobCache = null)
     {
-        var frontend = new SearchFrontend(config ?? new QueryFrontendConfig(), sources, null, new FixedTime());
+        var frontend = new SearchFrontend(config ?? new QueryFrontendConfig(), sources, null, new FixedTime(), jobCache);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.ListenHttp1AndH2c(new IPEndPoint(IPAddress.Loopback, 0)));
