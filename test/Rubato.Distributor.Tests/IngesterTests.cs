@@ -91,6 +91,46 @@ public sealed class IngesterTests : IDisposable
     }
 
     [Fact]
+    public async Task CompleteBlocks_AfterFlush_KeptForTimeoutAndAcrossRestart()
+    {
+        var clock = new ManualClock();
+        var config = new IngesterConfig { FlushCheckPeriod = TimeSpan.FromHours(1), CompleteBlockTimeout = TimeSpan.FromMinutes(15) };
+        IngesterImpl Create() => new(
+            config,
+            new IngesterOptions { InstanceId = "i", Wal = new WalOptions { Path = _walPath }, Store = _store, Time = clock },
+            _overrides,
+            new MetricsRegistry());
+
+        var ingester = Create();
+        await ingester.Service.StartAsync(CancellationToken.None);
+        await PushAsync(ingester, "t", TestTraces.Make(TestTraces.NewTraceId(), 3));
+        await PushAsync(ingester, "u", TestTraces.Make(TestTraces.NewTraceId(), 2));
+        Assert.Empty(ingester.CompleteBlocks("t"));
+        await ingester.FlushAsync(CancellationToken.None);
+        var block = Assert.Single(ingester.CompleteBlocks("t"));
+        Assert.Equal(3, block.SpanCount);
+        Assert.Equal("u", Assert.Single(ingester.CompleteBlocks("u")).TenantId);
+        Assert.Empty(ingester.CompleteBlocks("other"));
+        Assert.Equal(1, WalFiles()); // the list lives beside the WAL's files, not among them
+        await ingester.Service.StopAsync();
+
+        // A new process on the same WAL directory reloads the list (metas from the store).
+        clock.Advance(TimeSpan.FromMinutes(10));
+        var restarted = Create();
+        await restarted.Service.StartAsync(CancellationToken.None);
+        Assert.Equal(block.BlockId, Assert.Single(restarted.CompleteBlocks("t")).BlockId);
+
+        // Past complete_block_timeout since the flush, the block leaves recent data (it stays in the backend).
+        clock.Advance(TimeSpan.FromMinutes(6));
+        Assert.Empty(restarted.CompleteBlocks("t"));
+        await restarted.Service.StopAsync();
+        var expired = Create();
+        await expired.Service.StartAsync(CancellationToken.None);
+        Assert.Empty(expired.CompleteBlocks("t"));
+        await expired.Service.StopAsync();
+    }
+
+    [Fact]
     public async Task FlushAsync_WritesBlockFoundThroughBackendReaderAndEmptiesWal()
     {
         var reader = new BackendTraceReader(_store);

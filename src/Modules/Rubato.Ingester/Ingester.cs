@@ -876,10 +876,13 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
 
     // ---- complete blocks (complete_block_timeout) -------------------------------------------------------------
 
-    private string CompleteBlocksPath => Path.Combine(_options.Wal.Path, CompleteBlocksFileName);
+    /// <summary>
+    /// The file that lists recently flushed blocks (<c>flushedUnixMs tenant blockId</c> lines), in the <c>blocks</c>
+    /// folder of the WAL directory (where Tempo keeps an ingester's complete blocks), apart from the WAL's own files.
+    /// </summary>
+    public const string CompleteBlocksFile = "blocks/complete-blocks.txt";
 
-    /// <summary>The file in the WAL directory that lists recently flushed blocks: <c>flushedUnixMs tenant blockId</c> lines.</summary>
-    public const string CompleteBlocksFileName = "complete-blocks.txt";
+    private string CompleteBlocksPath => Path.Combine(_options.Wal.Path, CompleteBlocksFile);
 
     /// <summary>Records a flushed block (replacing an earlier entry for the same id, as a replay rewrites it) and persists the list.</summary>
     /// <remarks>Runs on a flushing thread. A lost file (crash mid-rename) only shortens how long those blocks stay in the recent path.</remarks>
@@ -922,6 +925,7 @@ public sealed class Ingester : IIngestSink, ITraceByIdReader, IFlushable, IAsync
             {
                 // Written aside and renamed over the old list, so a crash leaves the old or the new list, never half.
                 string tmp = CompleteBlocksPath + ".tmp";
+                Directory.CreateDirectory(Path.GetDirectoryName(CompleteBlocksPath)!);
                 File.WriteAllLines(tmp, lines);
                 File.Move(tmp, CompleteBlocksPath, overwrite: true);
             }

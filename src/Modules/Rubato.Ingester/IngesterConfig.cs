@@ -26,7 +26,7 @@ public sealed class IngesterConfig : IValidatableConfig
     /// <summary>
     /// <c>complete_block_timeout</c>: how long a flushed block stays part of the ingester's recent data (Tempo keeps
     /// complete blocks in the ingester this long). Searches without start/end ask only recent data, so they find
-    /// flushed traces for this long; the list of such blocks survives a restart (a file in the WAL directory).
+    /// flushed traces for this long; the list of such blocks survives a restart (<c>blocks/complete-blocks.txt</c> in the WAL directory).
     /// Only block metas are held in memory. 0 turns it off.
     /// </summary>
     public TimeSpan CompleteBlockTimeout { get; set; } = TimeSpan.FromMinutes(15);
