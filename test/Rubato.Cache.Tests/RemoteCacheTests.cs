@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Rubato.Common.Metrics;
+using Rubato.TestSupport;
 using Xunit;
 
 namespace Rubato.Cache.Tests;
@@ -12,9 +13,9 @@ public abstract class RemoteCacheTests : IAsyncLifetime
 {
     protected MetricsRegistry Metrics { get; } = new();
 
-    protected CacheServer Server { get; private set; } = null!;
+    protected ServerProcess Server { get; private set; } = null!;
 
-    protected abstract Task<CacheServer> StartServerAsync();
+    protected abstract Task<ServerProcess> StartServerAsync();
 
     /// <summary>A cache on <paramref name="address"/> with the given timeout and breaker settings.</summary>
     protected abstract RemoteCache CreateCache(string address, TimeSpan timeout, int breakerFailures, TimeSpan breakerOpenFor);
@@ -275,7 +276,7 @@ public abstract class RemoteCacheTests : IAsyncLifetime
 
 public sealed class MemcachedCacheTests : RemoteCacheTests
 {
-    protected override Task<CacheServer> StartServerAsync() => CacheServer.StartMemcachedAsync();
+    protected override Task<ServerProcess> StartServerAsync() => CacheServers.StartMemcachedAsync();
 
     protected override RemoteCache CreateCache(string address, TimeSpan timeout, int breakerFailures, TimeSpan breakerOpenFor) =>
         new MemcachedCache("memcached-test", new MemcachedConfig
@@ -321,7 +322,7 @@ public sealed class MemcachedCacheTests : RemoteCacheTests
     [Fact]
     public async Task SetAsync_TwoServers_KeysAreSpreadAndEachFoundOnItsServer()
     {
-        await using var second = await CacheServer.StartMemcachedAsync();
+        await using var second = await CacheServers.StartMemcachedAsync();
         await using var both = new MemcachedCache("both", new MemcachedConfig { Addresses = $"{Server.Address},{second.Address}", Timeout = TimeSpan.FromSeconds(2) }, Metrics);
         await using var onlyFirst = new MemcachedCache("first", new MemcachedConfig { Addresses = Server.Address, Timeout = TimeSpan.FromSeconds(2) }, Metrics);
         await using var onlySecond = new MemcachedCache("second", new MemcachedConfig { Addresses = second.Address, Timeout = TimeSpan.FromSeconds(2) }, Metrics);
@@ -394,7 +395,7 @@ public sealed class MemcachedCacheTests : RemoteCacheTests
 
 public sealed class RedisCacheTests : RemoteCacheTests
 {
-    protected override Task<CacheServer> StartServerAsync() => CacheServer.StartRedisAsync();
+    protected override Task<ServerProcess> StartServerAsync() => CacheServers.StartRedisAsync();
 
     protected override RemoteCache CreateCache(string address, TimeSpan timeout, int breakerFailures, TimeSpan breakerOpenFor) =>
         new RedisCache("redis-test", new RedisConfig
@@ -437,9 +438,9 @@ public sealed class RedisCacheTests : RemoteCacheTests
 public sealed class RedisAuthTests : IAsyncLifetime
 {
     private readonly MetricsRegistry _metrics = new();
-    private CacheServer _server = null!;
+    private ServerProcess _server = null!;
 
-    public async Task InitializeAsync() => _server = await CacheServer.StartRedisAsync("--requirepass", "s3cret");
+    public async Task InitializeAsync() => _server = await CacheServers.StartRedisAsync("--requirepass", "s3cret");
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 

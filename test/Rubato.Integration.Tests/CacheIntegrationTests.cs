@@ -1,101 +1,122 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using Rubato.Integration.Tests.Harness;
-using Rubato.LoadGen.Otlp;
 using Xunit;
 using Xunit.Abstractions;
 
 namespace Rubato.Integration.Tests;
 
 /// <summary>
-/// A real rubato process with a real memcached or redis-server as its bloom / trace-id-index / parquet-footer cache:
-/// flushed traces come back identical whether the cache is warm, dead or restarted empty, and a dead cache never makes
-/// a query slow. Rubato keeps an opened block's bloom shards and index in process, so the remote cache is consulted
-/// when a process opens a block for the first time: each phase therefore restarts rubato on the same data.
+/// A real rubato process with a real memcached or redis-server as its bloom / trace-id-index cache and, as a second
+/// cache entry on the same server, its parquet-footer cache: flushed traces read by id and TraceQL searches over the
+/// blocks answer identically whether the cache is warm, stopped mid-run or restarted empty, and a dead cache never
+/// makes a query slow.
 /// </summary>
+/// <remarks>
+/// Where the cache is consulted: rubato keeps an opened block's bloom shards and index in process, so trace by id asks
+/// the cache when a process opens a block for the first time (phases restart rubato on the same data for that); a
+/// search job opens its block afresh every time, so every search over blocks asks the footer cache.
+/// </remarks>
 [Collection(ServerCollection.Name)]
 public sealed class CacheIntegrationTests(ITestOutputHelper output)
 {
-    private const int Traces = 60;
-    private const int SpansPerTrace = 5;
+    private const int Traces = 120;
+    private const string IdCache = "bloom|trace-id-index";
+    private const string FooterCache = "parquet-footer";
 
     /// <summary>Each trace-by-id query must stay well under this even while the cache server is dead.</summary>
     private static readonly TimeSpan MaxQueryTime = TimeSpan.FromSeconds(2);
 
+    /// <summary>Each search (one job per block, each reading a footer through the cache) must stay under this.</summary>
+    private static readonly TimeSpan MaxSearchTime = TimeSpan.FromSeconds(3);
+
+    private static readonly (string Query, Func<GeneratedTrace, bool> Expected)[] Queries =
+    [
+        ("{ resource.service.name = \"svc-b\" }", t => t.Service == "svc-b"),
+        ("{ status = error }", t => t.RootStatus == 2),
+        ("{ span.http.status_code >= 500 }", t => t.HttpStatus >= 500),
+        ("{ kind = client }", t => t.Children > 0),
+    ];
+
     [Theory]
     [InlineData("memcached")]
     [InlineData("redis")]
-    public async Task TraceById_CacheWarmKilledAndRestarted_SameResultsAndFast(string kind)
+    public async Task TraceByIdAndSearch_CacheWarmStoppedMidRunAndRestarted_SameResultsAndFast(string kind)
     {
         var clock = Stopwatch.StartNew();
         void Phase(string what) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:F1}s {what}");
-        await using var cache = await CacheDaemon.StartAsync(kind);
+        await using var cache = await CacheServers.StartAsync(kind);
         string backend = kind == "memcached"
             ? $"memcached: {{ addresses: \"{cache.Address}\", timeout: 200ms }}"
             : $"redis: {{ endpoint: \"{cache.Address}\", timeout: 200ms }}";
-        var config = new RubatoConfig
+        var config = SearchDataset.SearchConfig with
         {
-            ExtraYaml = $"cache:\n  caches:\n    - roles: [bloom, trace-id-index, parquet-footer]\n      {backend}\n",
+            ExtraYaml = SearchDataset.SearchConfig.ExtraYaml
+                + $"cache:\n  caches:\n    - roles: [bloom, trace-id-index]\n      {backend}\n    - roles: [parquet-footer]\n      {backend}\n",
         };
         await using var server = await RubatoProcess.StartAsync(config, output);
         Phase($"{kind} on {cache.Address}, rubato ready");
 
-        var batch = Pushes.NewBatch(Traces, SpansPerTrace);
-        using (var sender = new GrpcOtlpSender(server.OtlpGrpc))
-        {
-            var result = await sender.SendAsync(batch.Body, null, CancellationToken.None);
-            Assert.True(result.Ok, $"push failed: {result.Status} {result.Message}");
-        }
-
+        var data = SearchDataset.Generate(Traces, new Random(1234));
+        await data.PushAsync(server);
         using (var flush = await server.Http.GetAsync("/flush"))
         {
             Assert.True(flush.IsSuccessStatusCode, $"/flush answered {(int)flush.StatusCode}");
         }
 
         var expected = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var t in batch.Traces)
+        foreach (var t in data.Traces)
         {
-            string hex = Pushes.Hex(t.TraceId);
-            var spans = await server.WaitForTraceAsync(hex, SpansPerTrace);
-            expected[hex] = Canonical(spans);
-            var want = t.SpanIds.Select(id => id.ToString("x16", CultureInfo.InvariantCulture)).Order(StringComparer.Ordinal);
-            Assert.Equal(want, spans.Select(s => s.SpanId).Order(StringComparer.Ordinal));
+            var spans = await server.WaitForTraceAsync(t.TraceIdHex, t.SpanCount);
+            Assert.Equal(t.SpanCount, spans.Count);
+            expected[t.TraceIdHex] = Canonical(spans);
         }
 
-        Phase("pushed, flushed, every trace found (cold cache)");
+        var searches = Queries.Select(q => data.Matching(q.Expected)).ToArray();
+        for (int i = 0; i < Queries.Length; i++)
+        {
+            Assert.True(searches[i].Count > 0 && searches[i].Count < Traces, $"{Queries[i].Query} selects {searches[i].Count} of {Traces}: not discriminating");
+            var got = await data.WaitForSearchAsync(server, Queries[i].Query, searches[i], withRange: true);
+            Assert.True(searches[i].SetEquals(got), $"cold cache: {Queries[i].Query} returned {got.Count} traces, want {searches[i].Count}");
+        }
 
-        // A new process opens the blocks again: bloom shards and index now come from the cache.
+        Phase("pushed, flushed, every trace and search answered (cold cache)");
+        var check = new Expectations(data, expected, searches);
+
+        // A new process opens the blocks again: bloom shards and index now come from the cache; every search job
+        // reads its block's footer from it.
         await server.RestartAsync();
-        await AssertSameAndFastAsync(server, expected, "warm cache after a rubato restart");
-        double hits = await CacheHitsAsync(server);
-        Assert.True(hits > 0, $"expected cache hits after a restart with a warm {kind}, /metrics shows {hits}");
-        Phase($"warm cache: {hits} hits");
+        await AssertSameAndFastAsync(server, check, "warm cache after a rubato restart");
+        await AssertHitsAsync(server, kind, "a restart with a warm cache");
+        Phase("warm cache: cache hits for ids and footers");
 
+        // Stopped while rubato runs: searches ask the dead server for footers at once, ids go on from process memory.
         await cache.StopAsync();
+        await AssertSameAndFastAsync(server, check, $"{kind} stopped mid-run");
         await server.RestartAsync();
-        await AssertSameAndFastAsync(server, expected, $"{kind} killed");
-        Phase($"{kind} killed: same results");
+        await AssertSameAndFastAsync(server, check, $"{kind} stopped, rubato restarted");
+        Phase($"{kind} stopped: same results");
 
         await cache.StartAsync();
-        await AssertSameAndFastAsync(server, expected, $"{kind} restarted (rubato kept running)");
+        await AssertSameAndFastAsync(server, check, $"{kind} restarted empty (rubato kept running)");
         await server.RestartAsync();
-        await AssertSameAndFastAsync(server, expected, $"{kind} restarted empty, rubato restarted");
+        await AssertSameAndFastAsync(server, check, $"{kind} restarted empty, rubato restarted");
         await server.RestartAsync();
-        await AssertSameAndFastAsync(server, expected, $"{kind} refilled, rubato restarted again");
-        double hitsAgain = await CacheHitsAsync(server);
-        Assert.True(hitsAgain > 0, $"expected cache hits once {kind} was back and refilled, /metrics shows {hitsAgain}");
-        Phase($"{kind} restarted: same results, {hitsAgain} hits");
+        await AssertSameAndFastAsync(server, check, $"{kind} refilled, rubato restarted again");
+        await AssertHitsAsync(server, kind, $"{kind} was back and refilled");
+        Phase($"{kind} restarted: same results, cache hits again");
     }
 
-    private async Task AssertSameAndFastAsync(RubatoProcess server, Dictionary<string, string> expected, string when)
+    private async Task AssertSameAndFastAsync(RubatoProcess server, Expectations check, string when)
     {
-        // The first query after a restart may wait for the block list to load; WaitForTraceAsync bounds that wait.
-        string first = expected.Keys.First();
-        await server.WaitForTraceAsync(first, SpansPerTrace, timeout: TimeSpan.FromSeconds(60));
+        // The first queries after a restart may wait for the block list to load; these waits are bounded.
+        var first = check.Data.Traces[0];
+        await server.WaitForTraceAsync(first.TraceIdHex, first.SpanCount, timeout: TimeSpan.FromSeconds(60));
+        await check.Data.WaitForSearchAsync(server, Queries[0].Query, check.Searches[0], withRange: true);
+
         var slowest = TimeSpan.Zero;
-        foreach (var (hex, want) in expected)
+        foreach (var (hex, want) in check.Traces)
         {
             var sw = Stopwatch.StartNew();
             var (status, body) = await server.GetTraceAsync(hex);
@@ -106,23 +127,41 @@ public sealed class CacheIntegrationTests(ITestOutputHelper output)
             slowest = sw.Elapsed > slowest ? sw.Elapsed : slowest;
         }
 
-        output.WriteLine($"{when}: {expected.Count} traces equal, slowest query {slowest.TotalMilliseconds:F0} ms");
+        var slowestSearch = TimeSpan.Zero;
+        for (int i = 0; i < Queries.Length; i++)
+        {
+            // The block list is loaded (above), so the first answer must already be the full one.
+            var sw = Stopwatch.StartNew();
+            var got = await check.Data.WaitForSearchAsync(server, Queries[i].Query, check.Searches[i], withRange: true);
+            sw.Stop();
+            Assert.True(check.Searches[i].SetEquals(got), $"{when}: {Queries[i].Query} returned {got.Count} traces, want {check.Searches[i].Count}\n{server.LogTail()}");
+            Assert.True(sw.Elapsed < MaxSearchTime, $"{when}: {Queries[i].Query} took {sw.Elapsed.TotalMilliseconds:F0} ms");
+            slowestSearch = sw.Elapsed > slowestSearch ? sw.Elapsed : slowestSearch;
+        }
+
+        output.WriteLine($"{when}: {check.Traces.Count} traces and {Queries.Length} searches equal, slowest {slowest.TotalMilliseconds:F0} ms by id, {slowestSearch.TotalMilliseconds:F0} ms search");
     }
 
-    /// <summary>Every field of every span, spans in span id order, attributes by key: equal strings mean equal traces.</summary>
-    private static string Canonical(IReadOnlyList<SpanView> spans) =>
-        string.Join('\n', spans.OrderBy(s => s.SpanId, StringComparer.Ordinal).Select(s =>
-            $"{s.TraceId}|{s.SpanId}|{s.ParentSpanId}|{s.Name}|{s.Kind}|{s.StartTimeUnixNano}|{s.EndTimeUnixNano}|" +
-            string.Join(',', s.Attributes.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => $"{a.Key}={a.Value}"))));
-
-    /// <summary>Sum of <c>rubato_cache_requests_total{...,result="hit"}</c> over every cache.</summary>
-    private static async Task<double> CacheHitsAsync(RubatoProcess server)
+    /// <summary>Both cache entries served hits since this rubato process started: ids (bloom/index) and footers (search).</summary>
+    private static async Task AssertHitsAsync(RubatoProcess server, string kind, string after)
     {
         string text = await server.Http.GetStringAsync("/metrics");
-        double sum = 0;
-        foreach (string line in text.Split('\n'))
+        foreach (string name in new[] { IdCache, FooterCache })
         {
-            if (line.StartsWith("rubato_cache_requests_total{", StringComparison.Ordinal) && line.Contains("result=\"hit\"", StringComparison.Ordinal))
+            double hits = Hits(text, name);
+            Assert.True(hits > 0, $"expected {name} hits from {kind} after {after}, /metrics shows {hits}");
+        }
+    }
+
+    /// <summary><c>rubato_cache_requests_total{cache="name",op="get",result="hit"}</c>.</summary>
+    private static double Hits(string metrics, string cacheName)
+    {
+        double sum = 0;
+        foreach (string line in metrics.Split('\n'))
+        {
+            if (line.StartsWith("rubato_cache_requests_total{", StringComparison.Ordinal)
+                && line.Contains($"cache=\"{cacheName}\"", StringComparison.Ordinal)
+                && line.Contains("result=\"hit\"", StringComparison.Ordinal))
             {
                 sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
             }
@@ -131,107 +170,12 @@ public sealed class CacheIntegrationTests(ITestOutputHelper output)
         return sum;
     }
 
-    /// <summary>
-    /// A memcached or redis-server child process on a free 127.0.0.1 port (the approach of Rubato.Cache.Tests'
-    /// CacheServer). Start waits until the port accepts connections; Stop kills it; Start again reuses the port.
-    /// The Debian binaries must be installed (.ci/run installs them); a missing one fails the test with its path.
-    /// </summary>
-    private sealed class CacheDaemon : IAsyncDisposable
-    {
-        private readonly string _binary;
-        private readonly string[] _args;
-        private Process? _process;
+    /// <summary>Every field of every span, spans in span id order, attributes by key: equal strings mean equal traces.</summary>
+    private static string Canonical(IReadOnlyList<SpanView> spans) =>
+        string.Join('\n', spans.OrderBy(s => s.SpanId, StringComparer.Ordinal).Select(s =>
+            $"{s.TraceId}|{s.SpanId}|{s.ParentSpanId}|{s.Name}|{s.Kind}|{s.StartTimeUnixNano}|{s.EndTimeUnixNano}|" +
+            string.Join(',', s.Attributes.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => $"{a.Key}={a.Value}"))));
 
-        private CacheDaemon(string binary, string[] args, int port)
-        {
-            _binary = binary;
-            _args = args;
-            Port = port;
-        }
-
-        public int Port { get; }
-
-        public string Address => $"127.0.0.1:{Port}";
-
-        public static async Task<CacheDaemon> StartAsync(string kind)
-        {
-            int port = FreePort();
-            string p = port.ToString(CultureInfo.InvariantCulture);
-            var daemon = kind == "memcached"
-                ? new CacheDaemon("/usr/bin/memcached", ["-l", "127.0.0.1", "-p", p, "-U", "0", "-u", "root"], port)
-                : new CacheDaemon("/usr/bin/redis-server", ["--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], port);
-            Assert.True(File.Exists(daemon._binary), $"{daemon._binary} is not installed (apt-get install {kind}{(kind == "redis" ? "-server" : "")})");
-            await daemon.StartAsync();
-            return daemon;
-        }
-
-        private static int FreePort()
-        {
-            var l = new TcpListener(IPAddress.Loopback, 0);
-            l.Start();
-            int port = ((IPEndPoint)l.LocalEndpoint).Port;
-            l.Stop();
-            return port;
-        }
-
-        public async Task StartAsync()
-        {
-            var psi = new ProcessStartInfo(_binary) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (string a in _args)
-            {
-                psi.ArgumentList.Add(a);
-            }
-
-            var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {_binary}");
-            p.OutputDataReceived += (_, _) => { };
-            p.ErrorDataReceived += (_, _) => { };
-            p.BeginOutputReadLine();
-            p.BeginErrorReadLine();
-            _process = p;
-            var deadline = DateTime.UtcNow.AddSeconds(20);
-            while (true)
-            {
-                if (p.HasExited)
-                {
-                    throw new InvalidOperationException($"{_binary} exited with {p.ExitCode} before listening on {Port}");
-                }
-
-                try
-                {
-                    using var client = new TcpClient();
-                    using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
-                    await client.ConnectAsync(IPAddress.Loopback, Port, cts.Token);
-                    return;
-                }
-                catch (Exception) when (DateTime.UtcNow < deadline)
-                {
-                    await Task.Delay(20); // Polling interval while waiting for the port, not a fixed wait.
-                }
-            }
-        }
-
-        public async Task StopAsync()
-        {
-            var p = _process;
-            if (p is null)
-            {
-                return;
-            }
-
-            _process = null;
-            try
-            {
-                p.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-                // Already exited.
-            }
-
-            await p.WaitForExitAsync();
-            p.Dispose();
-        }
-
-        public async ValueTask DisposeAsync() => await StopAsync();
-    }
+    /// <summary>What the cold run answered: canonical traces by id and each query's trace ids.</summary>
+    private sealed record Expectations(SearchDataset Data, Dictionary<string, string> Traces, HashSet<string>[] Searches);
 }

@@ -18,6 +18,7 @@ namespace Rubato.Integration.Tests;
 public sealed class ObjectStoreBackendTests(ITestOutputHelper output)
 {
     private const int Traces = 200;
+    private const string Bucket = "rubato-it";
 
     [Theory]
     [InlineData("local")]
@@ -30,14 +31,14 @@ public sealed class ObjectStoreBackendTests(ITestOutputHelper output)
 
         await using var store = backend switch
         {
-            "s3" => await ObjectStoreServer.StartS3rverAsync(),
-            "azure" => await ObjectStoreServer.StartAzuriteAsync(),
+            "s3" => await ObjectStoreServers.StartS3rverAsync(Bucket),
+            "azure" => await ObjectStoreServers.StartAzuriteAsync(Bucket),
             _ => null,
         };
         string storageYaml = backend switch
         {
-            "s3" => $"    s3: {{ bucket: {ObjectStoreServer.S3Bucket}, endpoint: \"127.0.0.1:{store!.Port}\", access_key: {ObjectStoreServer.S3Key}, secret_key: {ObjectStoreServer.S3Key}, insecure: true, forcepathstyle: true, list_recursive: true }}\n",
-            "azure" => $"    azure: {{ storage_account_name: {ObjectStoreServer.AzureAccount}, storage_account_key: \"{ObjectStoreServer.AzureKey}\", container_name: {ObjectStoreServer.AzureContainer}, endpoint_suffix: \"127.0.0.1:{store!.Port}\" }}\n",
+            "s3" => $"    s3: {{ bucket: {Bucket}, endpoint: \"{store!.Address}\", access_key: {ObjectStoreServers.S3Key}, secret_key: {ObjectStoreServers.S3Key}, insecure: true, forcepathstyle: true, list_recursive: true }}\n",
+            "azure" => $"    azure: {{ storage_account_name: {ObjectStoreServers.AzureAccount}, storage_account_key: \"{ObjectStoreServers.AzureKey}\", container_name: {Bucket}, endpoint_suffix: \"{store!.Address}\" }}\n",
             _ => "",
         };
         var config = SearchDataset.SearchConfig with { Backend = backend, TraceStorageYaml = SearchDataset.SearchConfig.TraceStorageYaml + storageYaml };
@@ -71,12 +72,20 @@ public sealed class ObjectStoreBackendTests(ITestOutputHelper output)
         await data.AssertAllByIdAsync(server, $"from the {backend} object store after a restart with an empty WAL");
         Phase("all read back by id from blocks");
 
-        const string svc = "svc-a";
-        var want = data.Matching(t => t.Service == svc);
-        Assert.NotEmpty(want);
-        var got = await data.WaitForSearchAsync(server, $"{{ resource.service.name = \"{svc}\" }}", want, withRange: true);
-        Assert.Equal(want, got);
-        Phase($"search over blocks returned the {want.Count} {svc} traces");
+        // Searches over the blocks in the object store: a dictionary-pruned resource column and a scanned span column.
+        var searches = new (string Query, Func<GeneratedTrace, bool> Expected)[]
+        {
+            ("{ resource.service.name = \"svc-a\" }", t => t.Service == "svc-a"),
+            ("{ status = error && span.http.status_code >= 500 }", t => t.RootStatus == 2 && t.HttpStatus >= 500),
+        };
+        foreach (var (query, expected) in searches)
+        {
+            var want = data.Matching(expected);
+            Assert.NotEmpty(want);
+            var got = await data.WaitForSearchAsync(server, query, want, withRange: true);
+            Assert.Equal(want, got);
+            Phase($"search {query} over blocks returned its {want.Count} traces");
+        }
     }
 }
 

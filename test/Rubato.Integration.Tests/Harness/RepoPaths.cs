@@ -5,8 +5,8 @@ namespace Rubato.Integration.Tests.Harness;
 /// <summary>Where the repository, the built server and the node clients are.</summary>
 public static class RepoPaths
 {
-    /// <summary>The repository root: the nearest ancestor of the test assembly holding Rubato.slnx.</summary>
-    public static string Root { get; } = FindRoot();
+    /// <summary>The repository root: the nearest ancestor holding Rubato.slnx (<see cref="RepoRoot"/>).</summary>
+    public static string Root => RepoRoot.Path;
 
     /// <summary>
     /// The built <c>rubato.dll</c>. The test project builds the server (a non-referencing ProjectReference) and records
@@ -57,29 +57,5 @@ public static class RepoPaths
             throw new InvalidOperationException(
                 $"node clients are not installed in {modules}: run `npm ci --prefix test/clients` (.ci/run does this).");
         }
-    }
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Rubato.slnx")))
-        {
-            dir = dir.Parent;
-        }
-
-        // With --artifacts-path the test binaries live outside the repo; fall back to the source path baked in at build.
-        if (dir is null)
-        {
-            string? src = typeof(RepoPaths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-                .FirstOrDefault(a => a.Key == "RubatoRepoRoot")?.Value;
-            if (src is not null && File.Exists(Path.Combine(src, "Rubato.slnx")))
-            {
-                return src;
-            }
-
-            throw new InvalidOperationException($"cannot find Rubato.slnx above {AppContext.BaseDirectory}");
-        }
-
-        return dir.FullName;
     }
 }

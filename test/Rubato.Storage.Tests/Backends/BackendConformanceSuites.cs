@@ -1,6 +1,7 @@
 using Rubato.Storage.Backend;
 using Rubato.Storage.Backend.Azure;
 using Rubato.Storage.Backend.S3;
+using Rubato.TestSupport;
 using Xunit;
 
 namespace Rubato.Storage.Tests.Backends;
@@ -27,21 +28,14 @@ public sealed class S3ObjectStoreConformanceTests(S3rverFixture server) : Object
     /// <summary>s3rver writes body and metadata separately, so racing writers of one key can pair them wrongly.</summary>
     protected override bool ServerKeepsRacingWritesWhole => false;
 
-    protected override IObjectStore CreateStore(ObjectStoreOptions options) => new S3ObjectStore(
-        new S3ObjectStoreConfig
-        {
-            Bucket = S3rverFixture.Bucket,
-            Endpoint = server.Endpoint,
-            Insecure = true,
-            Forcepathstyle = true,
-            Region = "us-east-1",
-            AccessKey = "S3RVER",
-            SecretKey = "S3RVER",
-            Prefix = _prefix,
-            PartSize = PartSize,
-            ListRecursive = true, // s3rver 3.7's delimiter listings are incomplete; S3ListProtocolTests cover the delimiter path
-        },
-        options);
+    protected override IObjectStore CreateStore(ObjectStoreOptions options)
+    {
+        // Recursive listing: s3rver 3.7's delimiter listings are incomplete; S3ListProtocolTests cover the delimiter path.
+        var config = ObjectStoreServers.S3Config(server.Server, S3rverFixture.Bucket);
+        config.Prefix = _prefix;
+        config.PartSize = PartSize;
+        return new S3ObjectStore(config, options);
+    }
 
     [Fact]
     public async Task Requests_AreCountedPerOperationAndStatus()
@@ -64,11 +58,10 @@ public sealed class S3ObjectStoreConformanceTests(S3rverFixture server) : Object
     public async Task PrefixedStore_DoesNotSeeOtherPrefixes()
     {
         await Store.PutAsync("t/a", new byte[] { 1 }, default);
-        using var other = new S3ObjectStore(new S3ObjectStoreConfig
-        {
-            Bucket = S3rverFixture.Bucket, Endpoint = server.Endpoint, Insecure = true, Forcepathstyle = true, Region = "us-east-1",
-            AccessKey = "S3RVER", SecretKey = "S3RVER", Prefix = _prefix + "-other/",
-        });
+        var otherConfig = ObjectStoreServers.S3Config(server.Server, S3rverFixture.Bucket);
+        otherConfig.Prefix = _prefix + "-other/";
+        otherConfig.ListRecursive = false;
+        using var other = new S3ObjectStore(otherConfig);
         Assert.Empty(await other.ListAsync("", default));
         Assert.Null(await other.GetAsync("t/a", default));
         Assert.Equal(["t"], await Store.ListAsync("", default));
@@ -80,17 +73,13 @@ public sealed class AzureBlobObjectStoreConformanceTests(AzuriteFixture server) 
 {
     private readonly string _prefix = "p-" + Guid.NewGuid().ToString("N");
 
-    protected override IObjectStore CreateStore(ObjectStoreOptions options) => new AzureBlobObjectStore(
-        new AzureObjectStoreConfig
-        {
-            StorageAccountName = AzuriteFixture.Account,
-            StorageAccountKey = AzuriteFixture.Key,
-            ContainerName = AzuriteFixture.Container,
-            EndpointSuffix = server.EndpointSuffix,
-            Prefix = _prefix,
-            BufferSize = PartSize,
-        },
-        options);
+    protected override IObjectStore CreateStore(ObjectStoreOptions options)
+    {
+        var config = ObjectStoreServers.AzureConfig(server.Server, AzuriteFixture.Container);
+        config.Prefix = _prefix;
+        config.BufferSize = PartSize;
+        return new AzureBlobObjectStore(config, options);
+    }
 
     [Fact]
     public void ContainerUrl_EmulatorSuffix_IsPathStyle() =>
@@ -100,15 +89,9 @@ public sealed class AzureBlobObjectStoreConformanceTests(AzuriteFixture server) 
     public async Task WrongAccountKey_FailsWith403WithoutRetrying()
     {
         var metrics = new Rubato.Common.Metrics.MetricsRegistry();
-        using var bad = new AzureBlobObjectStore(
-            new AzureObjectStoreConfig
-            {
-                StorageAccountName = AzuriteFixture.Account,
-                StorageAccountKey = Convert.ToBase64String(new byte[64]),
-                ContainerName = AzuriteFixture.Container,
-                EndpointSuffix = server.EndpointSuffix,
-            },
-            new ObjectStoreOptions { Metrics = metrics });
+        var config = ObjectStoreServers.AzureConfig(server.Server, AzuriteFixture.Container);
+        config.StorageAccountKey = Convert.ToBase64String(new byte[64]);
+        using var bad = new AzureBlobObjectStore(config, new ObjectStoreOptions { Metrics = metrics });
         var e = await Assert.ThrowsAsync<Rubato.Storage.Backend.Resilience.BackendRequestException>(() => bad.PutAsync("x", new byte[1], default));
         Assert.Equal(System.Net.HttpStatusCode.Forbidden, e.Status);
         Assert.Equal(1, metrics.Counter("rubato_backend_requests_total", string.Empty, "backend", "operation", "status").Value("azure", "PUT", "403"));

@@ -1,11 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Rubato.Integration.Tests.Harness;
+namespace Rubato.TestSupport;
 
 /// <summary>
 /// Picks free loopback ports by binding port 0 and releasing it. Another process can grab a port between release and
-/// the server's bind; <see cref="RubatoProcess"/> retries start-up with fresh ports when that happens.
+/// the server's bind: callers that start servers on these ports retry with fresh ones or fail with the server's output.
 /// </summary>
 public static class FreePorts
 {
