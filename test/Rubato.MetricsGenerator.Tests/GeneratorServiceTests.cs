@@ -29,6 +29,24 @@ public sealed class GeneratorServiceTests
     }
 
     [Fact]
+    public void Forward_QueueMaxBytes_DropsPushThatWouldExceedIt()
+    {
+        using var f = new GeneratorFixture(["span-metrics"]);
+        var payload = Spans.Encode(SpanMetricsTests.Server("svc", "op", f.Clock.NowNanos - 1000));
+        using var small = new GeneratorFixture(["span-metrics"], c => c.QueueMaxBytes = (2 * payload.Length) + 1);
+        var segment = new TraceSegment(default, payload, 1, 0, 0);
+
+        for (int i = 0; i < 3; i++)
+        {
+            small.Generator.Forward("t1", [segment]);
+        }
+
+        Assert.Equal(2, small.Generator.QueuedPushes);
+        Assert.Equal(2 * payload.Length, small.Generator.QueuedBytes);
+        Assert.Equal(1, small.Metrics.Counter("tempo_metrics_generator_spans_discarded_total", "", "tenant", "reason").Value("t1", "queue_full"));
+    }
+
+    [Fact]
     public void Forward_TenantWithoutProcessors_NotQueued()
     {
         using var f = new GeneratorFixture([]);

@@ -31,6 +31,7 @@ public sealed class MetricsGenerator : IGeneratorForwarder
     private readonly Channel<WorkItem> _queue;
     private readonly ConcurrentDictionary<string, TenantGenerator> _tenants = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _collectGate = new(1, 1);
+    private long _queuedBytes;
 
     /// <param name="appender">Storage for collected samples; null = collect only (the /metrics gauges still update).</param>
     public MetricsGenerator(
@@ -70,6 +71,9 @@ public sealed class MetricsGenerator : IGeneratorForwarder
     /// <summary>Payloads waiting in the queue.</summary>
     public int QueuedPushes => _queue.Reader.Count;
 
+    /// <summary>Payload bytes waiting in the queue (bounded by <c>queue_max_bytes</c>).</summary>
+    public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
+
     public void Forward(string tenantId, IReadOnlyList<TraceSegment> acceptedSegments)
     {
         ArgumentNullException.ThrowIfNull(acceptedSegments);
@@ -87,6 +91,13 @@ public sealed class MetricsGenerator : IGeneratorForwarder
             spans += s.SpanCount;
         }
 
+        if (Interlocked.Add(ref _queuedBytes, bytes) > _config.QueueMaxBytes)
+        {
+            Interlocked.Add(ref _queuedBytes, -bytes);
+            _self.For(tenantId).Discarded(GeneratorSelfMetrics.ReasonQueueFull).Inc(spans);
+            return;
+        }
+
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, 1));
         int at = 0;
         foreach (var s in acceptedSegments)
@@ -97,6 +108,7 @@ public sealed class MetricsGenerator : IGeneratorForwarder
 
         if (!_queue.Writer.TryWrite(new WorkItem(tenantId, buffer, bytes, spans)))
         {
+            Interlocked.Add(ref _queuedBytes, -bytes);
             ArrayPool<byte>.Shared.Return(buffer);
             _self.For(tenantId).Discarded(GeneratorSelfMetrics.ReasonQueueFull).Inc(spans);
         }
@@ -254,6 +266,7 @@ public sealed class MetricsGenerator : IGeneratorForwarder
         }
         finally
         {
+            Interlocked.Add(ref _queuedBytes, -item.Length);
             ArrayPool<byte>.Shared.Return(item.Buffer);
         }
     }

@@ -24,6 +24,12 @@ public sealed class MetricsGeneratorConfig : IValidatableConfig
     /// </summary>
     public int QueueSize { get; set; } = 1024;
 
+    /// <summary>
+    /// <c>queue_max_bytes</c> (Rubato): payload bytes the queue may hold; a push that would exceed it is dropped like
+    /// one arriving at a full queue, so a burst of large pushes cannot take unbounded memory.
+    /// </summary>
+    public long QueueMaxBytes { get; set; } = 128L * 1024 * 1024;
+
     /// <summary><c>workers</c> (Rubato): threads decoding queued pushes into metrics.</summary>
     public int Workers { get; set; } = 2;
 
@@ -46,6 +52,11 @@ public sealed class MetricsGeneratorConfig : IValidatableConfig
         if (Workers <= 0)
         {
             validation.Error(prefix + ".workers", $"must be positive, got {Workers}");
+        }
+
+        if (QueueMaxBytes <= 0)
+        {
+            validation.Error(prefix + ".queue_max_bytes", $"must be positive, got {QueueMaxBytes}");
         }
     }
 

@@ -197,8 +197,12 @@ internal sealed class ServiceGraphsProcessor
         bool isNew = !_edges.TryGetValue(key, out var edge);
         if (isNew)
         {
-            edge = new Edge { TraceId = span.TraceId, SpanId = key.Item2, Dimensions = new string[_slots], ExpiresAtMs = nowMs + (long)_s.Wait.TotalMilliseconds };
-            Array.Fill(edge.Dimensions, string.Empty);
+            edge = new Edge { TraceId = span.TraceId, SpanId = key.Item2, ExpiresAtMs = nowMs + (long)_s.Wait.TotalMilliseconds };
+            if (_slots > 0)
+            {
+                edge.Dimensions = new string[_slots];
+                Array.Fill(edge.Dimensions, string.Empty);
+            }
         }
 
         string svc = _strings.Get(serviceName);
