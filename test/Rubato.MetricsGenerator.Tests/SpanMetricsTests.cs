@@ -156,15 +156,20 @@ public sealed class SpanMetricsTests
     {
         using var f = new GeneratorFixture(["span-metrics-count"]);
         ulong now = f.Clock.NowNanos;
-        f.Push("t1", Server("svc", "fresh", now - 29_000_000_000UL), Server("svc", "old", now - 31_000_000_000UL - 5));
+        f.Push(
+            "t1",
+            Server("svc", "fresh", now - 29_000_000_000UL),
+            Server("svc", "old", now - 31_000_000_000UL - 5),
+            Server("svc", "future", now + 32_000_000_000UL)); // starts ~32s ahead: beyond the slack too
 
         var samples = f.Collect("t1");
 
         Assert.Equal(1, GeneratorFixture.Value(samples, "traces_spanmetrics_calls_total", Intrinsics("svc", "fresh")));
         Assert.Null(GeneratorFixture.Value(samples, "traces_spanmetrics_calls_total", Intrinsics("svc", "old")));
+        Assert.Null(GeneratorFixture.Value(samples, "traces_spanmetrics_calls_total", Intrinsics("svc", "future")));
         var discarded = f.Metrics.Counter("tempo_metrics_generator_spans_discarded_total", "", "tenant", "reason");
-        Assert.Equal(1, discarded.Value("t1", "outside_metrics_ingestion_slack"));
-        Assert.Equal(2, f.Metrics.Counter("tempo_metrics_generator_spans_received_total", "", "tenant").Value("t1"));
+        Assert.Equal(2, discarded.Value("t1", "outside_metrics_ingestion_slack"));
+        Assert.Equal(3, f.Metrics.Counter("tempo_metrics_generator_spans_received_total", "", "tenant").Value("t1"));
     }
 
     [Fact]

@@ -117,8 +117,9 @@ public sealed class MetricsGenerator : IGeneratorForwarder
     /// <summary>Processes one payload now, on the calling thread (what a worker does for each queued push).</summary>
     public void Process(string tenantId, ReadOnlySpan<byte> payload)
     {
-        var limits = _overrides.ForTenant(tenantId);
+        // Version before limits: a reload in between only makes the next call reconfigure again.
         long version = _overrides.Version;
+        var limits = _overrides.ForTenant(tenantId);
         var tenant = Tenant(tenantId);
         var self = _self.For(tenantId);
         self.BytesReceived.Inc(payload.Length);
@@ -146,8 +147,8 @@ public sealed class MetricsGenerator : IGeneratorForwarder
             foreach (var tenant in _tenants.Values)
             {
                 var samples = new List<SeriesSample>();
-                var limits = _overrides.ForTenant(tenant.Tenant);
                 long version = _overrides.Version;
+                var limits = _overrides.ForTenant(tenant.Tenant);
                 lock (tenant.Gate)
                 {
                     long now = _time.GetUtcNow().ToUnixTimeMilliseconds();

@@ -22,6 +22,7 @@ internal sealed class TenantGenerator : ISpanVisitor
     // Per-walk state (valid only inside Process, under the lock).
     private long _nowMs;
     private ulong _minEndNanos;
+    private ulong _maxStartNanos;
     private int _received;
     private int _tooOld;
     private bool _hasService;
@@ -111,6 +112,7 @@ internal sealed class TenantGenerator : ISpanVisitor
         long slackNanos = (long)(_slack.TotalMilliseconds * 1_000_000);
         long nowNanos = nowMs * 1_000_000;
         _minEndNanos = nowNanos > slackNanos ? (ulong)(nowNanos - slackNanos) : 0;
+        _maxStartNanos = (ulong)(nowNanos + slackNanos);
         _received = 0;
         _tooOld = 0;
         try
@@ -155,7 +157,8 @@ internal sealed class TenantGenerator : ISpanVisitor
     void ISpanVisitor.Span(ref SpanFields span)
     {
         _received++;
-        if (span.EndUnixNano < _minEndNanos)
+        // Tempo's time-range check: ended within the slack, and not starting further than the slack in the future.
+        if (span.EndUnixNano < _minEndNanos || span.StartUnixNano > _maxStartNanos)
         {
             _tooOld++;
             return;
