@@ -24,7 +24,7 @@ public static class Dataset
         var blocks = new List<BlockMeta>();
         var ids = new List<TraceId>(traces);
         var rng = new Random(20261121);
-        ulong baseNanos = (ulong)DateTimeOffset.UtcNow.AddHours(-1).ToUnixTimeMilliseconds() * 1_000_000UL;
+        ulong baseNanos = (ulong)DateTimeOffset.UtcNow.AddHours(-3).ToUnixTimeMilliseconds() * 1_000_000UL;
         for (int first = 0; first < traces; first += tracesPerBlock)
         {
             int count = Math.Min(tracesPerBlock, traces - first);

@@ -4,6 +4,7 @@ using Rubato.Cache;
 using Rubato.Common.Contracts;
 using Rubato.Common.Ids;
 using Rubato.Common.Metrics;
+using Rubato.QueryFrontend;
 using Rubato.Storage.Backend;
 using Rubato.Storage.Backend.S3;
 using Rubato.Storage.Encoding.V1;
@@ -16,8 +17,8 @@ namespace Rubato.StorageBench;
 
 /// <summary>
 /// Trace-by-ID and TraceQL search latency over blocks in a real s3rver, with the server's read path
-/// (<see cref="BackendTraceReader"/> with <see cref="BlockCaches"/>; a fresh <see cref="BackendBlockV1"/> per block
-/// per search, as the query-frontend's search jobs do), counting object-store requests and bytes per query through
+/// (<see cref="BackendTraceReader"/> with <see cref="BlockCaches"/>; the query-frontend's <see cref="SearchFrontend"/>
+/// with one job per block, each opening a fresh <see cref="BackendBlockV1"/>, as the server wires it), counting object-store requests and bytes per query through
 /// <see cref="CountingObjectStore"/>. Usage:
 /// <c>rubato-storagebench [--traces N] [--spans-per-trace N] [--traces-per-block N] [--lookups N] [--runs N] [--cache memory|memcached]</c>.
 /// </summary>
@@ -159,19 +160,28 @@ public static class Program
             "{ span.db.system = \"postgresql\" && resource.cloud.availability_zone = \"zone-b\" } | count() > 2",
         };
         Console.WriteLine();
-        Console.WriteLine($"### Search (limit {SearchOptions.DefaultLimit}, {runs} runs each; a fresh block reader per block per search, as the search jobs do)");
+        Console.WriteLine($"### Search (limit {SearchOptions.DefaultLimit}, {runs} runs each; the query-frontend with one job per block, a fresh block reader per job)");
         Console.WriteLine();
         Console.WriteLine("| query | caches | p50 ms | max ms | traces | GET | range GET | LIST | bytes read |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        // Searched range: the whole dataset (it lies 3 h back, older than query_backend_after, so blocks are searched).
+        long endSeconds = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        long startSeconds = endSeconds - (4 * 3600);
         foreach (string text in queries)
         {
-            var root = TraceQLParser.ParseAndValidate(text);
-            var options = new SearchOptions();
+            var query = new SearchQuery
+            {
+                Query = text,
+                Root = TraceQLParser.ParseAndValidate(text),
+                Limit = SearchOptions.DefaultLimit,
+                SpansPerSpanSet = SearchOptions.DefaultSpansPerSpanSet,
+                StartUnixSeconds = startSeconds,
+                EndUnixSeconds = endSeconds,
+            };
             int found = 0;
             async Task Search(BlockCaches caches)
             {
-                var fetchers = blocks.Select(m => (ISpansetFetcher)new BlockSpansetFetcher(new BackendBlockV1(m, store, caches))).ToList();
-                var result = await TraceQLEngine.SearchAsync(root, fetchers, options, CancellationToken.None).ConfigureAwait(false);
+                var result = await Frontend(blocks, store, caches).SearchAsync([Dataset.Tenant], query, CancellationToken.None).ConfigureAwait(false);
                 found = result.Traces.Count;
             }
 
@@ -199,6 +209,21 @@ public static class Program
         Console.WriteLine($"S3 HTTP requests sent in total (rubato_backend_requests_total): {HttpRequests(metrics):N0}; load average after: {LoadAverage()}");
         return 0;
     }
+
+    /// <summary>
+    /// The query-frontend's search over blocks as the server wires it (RubatoApp.InitQueryFrontend): one job per block,
+    /// each opening a fresh <see cref="BackendBlockV1"/> over the shared caches, run concurrently with Tempo's defaults
+    /// and stopped once <c>limit</c> traces are found.
+    /// </summary>
+    private static SearchFrontend Frontend(IReadOnlyList<BlockMeta> blocks, IObjectStore store, BlockCaches caches) =>
+        new(new QueryFrontendConfig(), [new DelegateSearchSource("blocks", isRecent: false, (tenant, range, ct) =>
+            ValueTask.FromResult<IReadOnlyList<SearchJob>>([.. blocks
+                .Where(m => m.TenantId == tenant)
+                .Select(m => new SearchJob(
+                    $"block {m.BlockId}",
+                    _ => ValueTask.FromResult<ISpansetFetcher>(new BlockSpansetFetcher(new BackendBlockV1(m, store, caches))),
+                    isBlock: true,
+                    bytes: m.Size))]))]);
 
     /// <summary>One lookup; a hit must return the trace and a miss nothing, or the figures would measure a bug.</summary>
     private static async Task Lookup(BackendTraceReader reader, TraceId id, string kind)
