@@ -124,34 +124,74 @@ public sealed class SearchFrontend
     /// <summary>Tag names over the same sources. A <c>q</c> that does not parse is ignored (full list).</summary>
     public async Task<(TagNamesCollector Names, MetadataMetrics Metrics)> SearchTagsAsync(IReadOnlyList<string> tenants, TagNamesQuery query, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        CheckRange(tenants, query.StartUnixSeconds, query.EndUnixSeconds);
-        var result = new TagNamesCollector(query.Scope, query.Limit);
-        var filter = SearchRequestParser.TryParseFilter(query.Query);
-        var metrics = await RunTagJobsAsync(tenants, query.StartUnixSeconds, query.EndUnixSeconds, filter, () => new TagNamesCollector(query.Scope, query.Limit),
-            (c, span) => c.Add(span), c => { lock (result) { result.Add(c); } }, cancellationToken).ConfigureAwait(false);
-        return (result, metrics);
+        var run = StartTagNames(tenants, query, cancellationToken);
+        await run.Completion.ConfigureAwait(false);
+        return (run.Result, run.Metrics);
     }
 
     /// <summary>Typed values of one tag. A <c>q</c> that does not parse is ignored (full list), as Tempo does.</summary>
     public async Task<(TagValuesCollector Values, MetadataMetrics Metrics)> SearchTagValuesAsync(IReadOnlyList<string> tenants, TagValuesQuery query, CancellationToken cancellationToken)
     {
+        var run = StartTagValues(tenants, query, cancellationToken);
+        await run.Completion.ConfigureAwait(false);
+        return (run.Result, run.Metrics);
+    }
+
+    /// <summary>
+    /// Starts a tag-names search: jobs add names as they find them; the run completes, cancelling the jobs still
+    /// running, as soon as the answer is full (<c>limit</c> names in every requested scope, or the tenant's
+    /// <c>max_bytes_per_tag_values_query</c> spent).
+    /// </summary>
+    public TagSearchRun<TagNamesCollector> StartTagNames(IReadOnlyList<string> tenants, TagNamesQuery query, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(query);
         CheckRange(tenants, query.StartUnixSeconds, query.EndUnixSeconds);
+        long maxBytes = MaxTagBytes(tenants);
+        var run = new TagSearchRun<TagNamesCollector>(new TagNamesCollector(query.Scope, query.Limit, maxBytes), c => c.AddedCount, (c, i) => c.Since(i));
+        run.Completion = RunTagJobsAsync(run, tenants, query.StartUnixSeconds, query.EndUnixSeconds, SearchRequestParser.TryParseFilter(query.Query),
+            () => new TagNamesCollector(query.Scope, query.Limit, maxBytes), (c, span) => c.Add(span), (into, c) => into.Add(c), c => c.IsFull,
+            job => job.CollectTagNames, cancellationToken);
+        return run;
+    }
+
+    /// <summary>Starts a tag-values search; completes early (cancelling the other jobs) once <c>limit</c> values or the byte budget are reached.</summary>
+    /// <exception cref="SearchRequestException">The tag is not a TraceQL attribute or intrinsic, or the range is too long.</exception>
+    public TagSearchRun<TagValuesCollector> StartTagValues(IReadOnlyList<string> tenants, TagValuesQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        CheckRange(tenants, query.StartUnixSeconds, query.EndUnixSeconds);
+        long maxBytes = MaxTagBytes(tenants);
         TagValuesCollector result;
         try
         {
-            result = new TagValuesCollector(query.Tag, query.Limit);
+            result = new TagValuesCollector(query.Tag, query.Limit, maxBytes);
         }
         catch (ArgumentException e)
         {
             throw SearchRequestException.BadRequest(e.Message);
         }
 
-        var filter = SearchRequestParser.TryParseFilter(query.Query);
-        var metrics = await RunTagJobsAsync(tenants, query.StartUnixSeconds, query.EndUnixSeconds, filter, () => new TagValuesCollector(query.Tag, query.Limit),
-            (c, span) => c.Add(span), c => { lock (result) { result.Add(c); } }, cancellationToken).ConfigureAwait(false);
-        return (result, metrics);
+        var run = new TagSearchRun<TagValuesCollector>(result, c => c.Values.Count, (c, i) => c.Since(i));
+        run.Completion = RunTagJobsAsync(run, tenants, query.StartUnixSeconds, query.EndUnixSeconds, SearchRequestParser.TryParseFilter(query.Query),
+            () => new TagValuesCollector(query.Tag, query.Limit, maxBytes), (c, span) => c.Add(span), (into, c) => into.Add(c), c => c.IsFull,
+            job => job.CollectTagValues, cancellationToken);
+        return run;
+    }
+
+    /// <summary>The smallest positive <c>max_bytes_per_tag_values_query</c> of the tenants; 0 = unlimited.</summary>
+    private long MaxTagBytes(IReadOnlyList<string> tenants)
+    {
+        long max = 0;
+        foreach (var t in tenants)
+        {
+            long m = _overrides?.ForTenant(t).Read.MaxBytesPerTagValuesQuery ?? 0;
+            if (m > 0 && (max == 0 || m < max))
+            {
+                max = m;
+            }
+        }
+
+        return max;
     }
 
     internal async Task<List<(string Tenant, SearchJob Job)>> PlanAsync(IReadOnlyList<string> tenants, long startSeconds, long endSeconds, CancellationToken ct)
@@ -205,17 +245,30 @@ public sealed class SearchFrontend
     /// <summary>End seconds are inclusive: everything up to the last nanosecond of that second.</summary>
     private static long EndNanos(long seconds) => (seconds * 1_000_000_000) + 999_999_999;
 
-    private async Task<MetadataMetrics> RunTagJobsAsync<TCollector>(IReadOnlyList<string> tenants, long start, long end, RootExpr? filter,
-        Func<TCollector> create, Action<TCollector, EvalSpan> add, Action<TCollector> merge, CancellationToken ct)
+    /// <summary>
+    /// Runs the tag jobs of <paramref name="run"/>. Jobs over in-memory data (and every job when a <c>q</c> filter is
+    /// given) walk spans and add them to the run's collector under the run's lock, one spanset at a time, so streamed
+    /// answers see names as they are found. Block jobs without a filter use the block's own tag reader
+    /// (<see cref="SearchJob.CollectTagNames"/>: dictionaries and key columns, not spans) into a job-local collector
+    /// merged when the block is done. Once the run's collector is full the run completes and the other jobs are
+    /// cancelled: nothing more is read.
+    /// </summary>
+    private async Task RunTagJobsAsync<TCollector>(TagSearchRun<TCollector> run, IReadOnlyList<string> tenants, long start, long end, RootExpr? filter,
+        Func<TCollector> create, Action<TCollector, EvalSpan> add, Action<TCollector, TCollector> merge, Func<TCollector, bool> isFull,
+        Func<SearchJob, Func<TCollector, long, long, CancellationToken, Task>?> blockReader, CancellationToken ct)
+        where TCollector : class
     {
         var jobs = await PlanAsync(tenants, start, end, ct).ConfigureAwait(false);
-        var metrics = new MetadataMetrics { TotalJobs = (uint)jobs.Count };
-        foreach (var (_, job) in jobs)
+        lock (run)
         {
-            if (job.IsBlock)
+            run.Metrics.TotalJobs = (uint)jobs.Count;
+            foreach (var (_, job) in jobs)
             {
-                metrics.TotalBlocks++;
-                metrics.TotalBlockBytes += job.Bytes;
+                if (job.IsBlock)
+                {
+                    run.Metrics.TotalBlocks++;
+                    run.Metrics.TotalBlockBytes += job.Bytes;
+                }
             }
         }
 
@@ -226,7 +279,23 @@ public sealed class SearchFrontend
         };
         await JobRunner.RunAsync(jobs, _config.Search.ConcurrentJobs, async (item, token) =>
         {
-            var collector = create();
+            if (filter is null && blockReader(item.Job) is { } read)
+            {
+                var local = create();
+                await read(local, range.StartUnixNanos, range.EndUnixNanos, token).ConfigureAwait(false);
+                lock (run)
+                {
+                    if (run.Closed)
+                    {
+                        return true;
+                    }
+
+                    merge(run.Result, local);
+                    run.Metrics.CompletedJobs++;
+                    return run.Closed = isFull(run.Result);
+                }
+            }
+
             FetchSpansRequest request;
             PipelineEvaluator? evaluator = null;
             if (filter is not null)
@@ -243,38 +312,56 @@ public sealed class SearchFrontend
             var fetcher = await item.Job.OpenAsync(token).ConfigureAwait(false);
             await foreach (var ss in fetcher.FetchAsync(request, token).ConfigureAwait(false))
             {
-                if (evaluator is null)
+                lock (run)
                 {
-                    foreach (var s in ss.Spans)
+                    if (run.Closed)
                     {
-                        add(collector, s);
+                        return true;
                     }
-                }
-                else
-                {
-                    foreach (var set in evaluator.Evaluate(ss))
+
+                    if (evaluator is null)
                     {
-                        foreach (var s in set.Spans)
+                        foreach (var s in ss.Spans)
                         {
-                            add(collector, s);
+                            add(run.Result, s);
                         }
+                    }
+                    else
+                    {
+                        foreach (var set in evaluator.Evaluate(ss))
+                        {
+                            foreach (var s in set.Spans)
+                            {
+                                add(run.Result, s);
+                            }
+                        }
+                    }
+
+                    if (isFull(run.Result))
+                    {
+                        // Full: stop this job's reading now; returning true cancels the others.
+                        run.Closed = true;
+                        return true;
                     }
                 }
             }
 
-            merge(collector);
-            lock (metrics)
+            lock (run)
             {
-                metrics.CompletedJobs++;
+                run.Metrics.CompletedJobs++;
                 if (fetcher is IFetchStatistics st)
                 {
-                    metrics.InspectedBytes += st.InspectedBytes;
+                    run.Metrics.InspectedBytes += st.InspectedBytes;
                 }
             }
 
             return false;
         }, ct).ConfigureAwait(false);
-        return metrics;
+        lock (run)
+        {
+            // Late workers (cancelled but still unwinding) must not change the answer from here on.
+            run.Closed = true;
+        }
     }
 
     private void Release(List<string> tenants)
@@ -560,6 +647,66 @@ public sealed class SearchRun
             }
 
             return false;
+        }
+    }
+}
+
+/// <summary>
+/// One running tag-names or tag-values search: the shared collector and metrics (guarded by locking this run), and
+/// the completion. <see cref="TakeNew"/> gives what was found since its last call, for streamed answers. Once the
+/// run is closed (full, or finished) workers stop adding, so <see cref="Result"/> no longer changes after
+/// <see cref="Completion"/> finishes.
+/// </summary>
+public sealed class TagSearchRun<TCollector>
+    where TCollector : class
+{
+    private readonly Func<TCollector, int> _count;
+    private readonly Func<TCollector, int, TCollector> _since;
+    private int _sent;
+
+    internal TagSearchRun(TCollector result, Func<TCollector, int> count, Func<TCollector, int, TCollector> since)
+    {
+        Result = result;
+        _count = count;
+        _since = since;
+    }
+
+    /// <summary>The combined answer; read it after <see cref="Completion"/> (or under a lock on this run).</summary>
+    public TCollector Result { get; }
+
+    public MetadataMetrics Metrics { get; } = new();
+
+    public Task Completion { get; internal set; } = Task.CompletedTask;
+
+    internal bool Closed { get; set; }
+
+    /// <summary>
+    /// Names or values found since the last call (null when none), with a copy of the metrics so far. Renders under the
+    /// run's lock so the collector cannot change meanwhile.
+    /// </summary>
+    public T? TakeNew<T>(Func<TCollector, MetadataMetrics, T> render)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(render);
+        lock (this)
+        {
+            int n = _count(Result);
+            if (n == _sent)
+            {
+                return null;
+            }
+
+            var fresh = _since(Result, _sent);
+            _sent = n;
+            var m = new MetadataMetrics
+            {
+                InspectedBytes = Metrics.InspectedBytes,
+                TotalJobs = Metrics.TotalJobs,
+                CompletedJobs = Metrics.CompletedJobs,
+                TotalBlocks = Metrics.TotalBlocks,
+                TotalBlockBytes = Metrics.TotalBlockBytes,
+            };
+            return render(fresh, m);
         }
     }
 }

@@ -45,6 +45,16 @@ public sealed class SearchJob
     /// </summary>
     public SearchJobBlock? Block { get; init; }
 
+    /// <summary>
+    /// Optional: adds the tag names of the job's data (startNanos, endNanos; 0/0 = all) to a collector without walking
+    /// spans (a block's dictionaries and key columns); used by unfiltered tag searches. It must stop once the collector
+    /// is full. Null: tag searches walk the job's spans.
+    /// </summary>
+    public Func<TagNamesCollector, long, long, CancellationToken, Task>? CollectTagNames { get; init; }
+
+    /// <summary>Optional: like <see cref="CollectTagNames"/>, for the values of the collector's tag.</summary>
+    public Func<TagValuesCollector, long, long, CancellationToken, Task>? CollectTagValues { get; init; }
+
     /// <summary>A job over an already built fetcher.</summary>
     public static SearchJob ForFetcher(string name, ISpansetFetcher fetcher, bool isBlock = false, ulong bytes = 0)
     {

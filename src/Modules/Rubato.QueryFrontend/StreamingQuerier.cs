@@ -9,8 +9,8 @@ namespace Rubato.QueryFrontend;
 /// <c>tempopb.StreamingQuerier</c> (Search, SearchTags, SearchTagsV2, SearchTagValues, SearchTagValuesV2) over
 /// <see cref="SearchFrontend"/>, with hand-written protobuf. Search streams partial results (the traces changed since
 /// the last message) at most every <see cref="SearchFrontendConfig.StreamingUpdateInterval"/>, then the complete final
-/// result split into packets of at most <see cref="SearchFrontendConfig.MaxStreamingPacketBytes"/>. Tag methods send
-/// the complete answer (one message, or several when it exceeds the packet size). Bad requests end the stream with
+/// result split into packets of at most <see cref="SearchFrontendConfig.MaxStreamingPacketBytes"/>. Tag methods stream
+/// the names/values found since the previous message at the same interval, then the complete answer in one message. Bad requests end the stream with
 /// INVALID_ARGUMENT; a missing tenant with UNAUTHENTICATED; a full queue with RESOURCE_EXHAUSTED.
 /// </summary>
 public static class StreamingQuerier
@@ -99,9 +99,8 @@ public static class StreamingQuerier
             query = query with { Query = null };
         }
 
-        var (names, metrics) = await frontend.SearchTagsAsync(tenants, query, ct).ConfigureAwait(false);
-        using var msg = v2 ? StreamingProto.EncodeTagsV2(names, metrics) : StreamingProto.EncodeTagsV1(names, metrics);
-        await writer.WriteAsync(msg.WrittenMemory).ConfigureAwait(false);
+        var run = frontend.StartTagNames(tenants, query, ct);
+        await StreamTagRunAsync(frontend, run, (names, metrics) => v2 ? StreamingProto.EncodeTagsV2(names, metrics) : StreamingProto.EncodeTagsV1(names, metrics), writer, ct).ConfigureAwait(false);
     }
 
     private static async Task TagValuesAsync(SearchFrontend frontend, IReadOnlyList<string> tenants, ReadOnlyMemory<byte> request, GrpcStreamWriter writer, bool v2, CancellationToken ct)
@@ -112,8 +111,42 @@ public static class StreamingQuerier
             query = query with { Query = null };
         }
 
-        var (values, metrics) = await frontend.SearchTagValuesAsync(tenants, query, ct).ConfigureAwait(false);
-        using var msg = v2 ? StreamingProto.EncodeTagValuesV2(values, metrics) : StreamingProto.EncodeTagValuesV1(values, metrics);
-        await writer.WriteAsync(msg.WrittenMemory).ConfigureAwait(false);
+        var run = frontend.StartTagValues(tenants, query, ct);
+        await StreamTagRunAsync(frontend, run, (values, metrics) => v2 ? StreamingProto.EncodeTagValuesV2(values, metrics) : StreamingProto.EncodeTagValuesV1(values, metrics), writer, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Streams a tag run: every <see cref="SearchFrontendConfig.StreamingUpdateInterval"/> the names/values found since
+    /// the previous message (none sent when nothing is new; intrinsics only in the final message), then one final
+    /// message with the complete answer. Runs on the request's task; the client going away cancels the run's jobs.
+    /// </summary>
+    private static async Task StreamTagRunAsync<TCollector>(SearchFrontend frontend, TagSearchRun<TCollector> run, Func<TCollector, MetadataMetrics, ProtoWriter> encode,
+        GrpcStreamWriter writer, CancellationToken ct)
+        where TCollector : class
+    {
+        var interval = frontend.Config.Search.StreamingUpdateInterval;
+        while (!run.Completion.IsCompleted)
+        {
+            try
+            {
+                await run.Completion.WaitAsync(interval, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                using var partial = run.TakeNew(encode);
+                if (partial is not null)
+                {
+                    await writer.WriteAsync(partial.WrittenMemory).ConfigureAwait(false);
+                }
+            }
+            catch (Exception) when (run.Completion.IsCompleted)
+            {
+                // Observed below.
+            }
+        }
+
+        await run.Completion.ConfigureAwait(false);
+        using var final = encode(run.Result, run.Metrics);
+        await writer.WriteAsync(final.WrittenMemory).ConfigureAwait(false);
     }
 }

@@ -260,6 +260,8 @@ public sealed partial class RubatoApp
                     bytes: (ulong)Math.Max(0, m.Size))
                 {
                     Block = new SearchJobBlock(m.BlockId, m.StartTime.ToUnixTimeSeconds(), m.EndTime.ToUnixTimeSeconds()),
+                    CollectTagNames = (c, from, to, ct) => BlockTagSearch.CollectTagNamesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct),
+                    CollectTagValues = (c, from, to, ct) => BlockTagSearch.CollectTagValuesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct),
                 })
                 .ToList();
         }

@@ -22,9 +22,17 @@ public sealed class TagNamesCollector
     private static readonly string[] s_scopes = ["span", "resource", "event", "link", "instrumentation"];
     private readonly Dictionary<string, HashSet<string>> _tags = new(StringComparer.Ordinal);
 
+    // Every name in the order it was first added (append-only): streaming sends the names added since an index.
+    private readonly List<(string Scope, string Name)> _added = [];
+    private long _bytes;
+
     /// <param name="scope">null or "all" for every scope, else one of span/resource/event/link/instrumentation/intrinsic.</param>
     /// <param name="limit">Maximum distinct names per scope (0 = unlimited).</param>
-    public TagNamesCollector(string? scope = null, int limit = 0)
+    /// <param name="maxBytes">
+    /// Maximum total bytes (UTF-8) of the names kept (Tempo's <c>max_bytes_per_tag_values_query</c>, which bounds tag
+    /// names too); 0 = unlimited. A name that would go over is dropped and <see cref="Exceeded"/> turns true.
+    /// </param>
+    public TagNamesCollector(string? scope = null, int limit = 0, long maxBytes = 0)
     {
         if (scope is not null && scope != "all" && scope != "intrinsic" && Array.IndexOf(s_scopes, scope) < 0)
         {
@@ -33,11 +41,65 @@ public sealed class TagNamesCollector
 
         Scope = scope is null or "all" ? null : scope;
         Limit = limit;
+        MaxBytes = maxBytes;
     }
 
     public string? Scope { get; }
 
     public int Limit { get; }
+
+    public long MaxBytes { get; }
+
+    /// <summary>Whether <see cref="Scopes"/> lists the fixed intrinsic scope (false for streamed partial answers).</summary>
+    public bool IncludeIntrinsic { get; init; } = true;
+
+    /// <summary>True once a name was dropped because of <see cref="MaxBytes"/>.</summary>
+    public bool Exceeded { get; private set; }
+
+    /// <summary>
+    /// True when more spans cannot change the answer: the byte budget is spent, or every requested attribute scope
+    /// holds <see cref="Limit"/> names (only the intrinsic scope requested: always, it is a fixed list).
+    /// </summary>
+    public bool IsFull
+    {
+        get
+        {
+            if (Exceeded || Scope == "intrinsic")
+            {
+                return true;
+            }
+
+            if (Limit <= 0)
+            {
+                return false;
+            }
+
+            foreach (var s in s_scopes)
+            {
+                if ((Scope is null || Scope == s) && (!_tags.TryGetValue(s, out var set) || set.Count < Limit))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Distinct names added so far (all scopes); <see cref="Since"/> takes an earlier value of it.</summary>
+    public int AddedCount => _added.Count;
+
+    /// <summary>A collector with just the names added after the first <paramref name="index"/> (a streamed partial answer), without intrinsics.</summary>
+    public TagNamesCollector Since(int index)
+    {
+        var c = new TagNamesCollector(Scope, Limit) { IncludeIntrinsic = false };
+        for (int i = Math.Clamp(index, 0, _added.Count); i < _added.Count; i++)
+        {
+            c.AddName(_added[i].Scope, _added[i].Name);
+        }
+
+        return c;
+    }
 
     public void Add(EvalSpan span)
     {
@@ -86,7 +148,7 @@ public sealed class TagNamesCollector
             }
         }
 
-        if (Scope is null or "intrinsic")
+        if (IncludeIntrinsic && Scope is null or "intrinsic")
         {
             result.Add(("intrinsic", [.. IntrinsicTags]));
         }
@@ -137,10 +199,25 @@ public sealed class TagNamesCollector
             _tags[scope] = set = new HashSet<string>(StringComparer.Ordinal);
         }
 
-        if (Limit <= 0 || set.Count < Limit)
+        if ((Limit > 0 && set.Count >= Limit) || Exceeded || set.Contains(name))
         {
-            set.Add(name);
+            return;
         }
+
+        if (MaxBytes > 0)
+        {
+            int bytes = System.Text.Encoding.UTF8.GetByteCount(name);
+            if (_bytes + bytes > MaxBytes)
+            {
+                Exceeded = true;
+                return;
+            }
+
+            _bytes += bytes;
+        }
+
+        set.Add(name);
+        _added.Add((scope, name));
     }
 }
 
@@ -155,10 +232,15 @@ public sealed class TagValuesCollector
     private readonly FieldExpr _field;
     private readonly HashSet<(string Type, string Value)> _values = [];
     private readonly List<(string Type, string Value)> _order = [];
+    private long _bytes;
 
     /// <param name="tag">A scoped attribute or intrinsic name as in TraceQL (parsed with the TraceQL parser).</param>
     /// <param name="limit">Maximum distinct values (0 = unlimited).</param>
-    public TagValuesCollector(string tag, int limit = 0)
+    /// <param name="maxBytes">
+    /// Maximum total bytes (UTF-8) of the values kept (Tempo's <c>max_bytes_per_tag_values_query</c>); 0 = unlimited.
+    /// A value that would go over is dropped, <see cref="Exceeded"/> turns true and nothing more is added.
+    /// </param>
+    public TagValuesCollector(string tag, int limit = 0, long maxBytes = 0)
     {
         ArgumentException.ThrowIfNullOrEmpty(tag);
         FieldExpr? field;
@@ -177,14 +259,32 @@ public sealed class TagValuesCollector
             : throw new ArgumentException($"'{tag}' is not a TraceQL attribute or intrinsic name", nameof(tag));
         Tag = tag;
         Limit = limit;
+        MaxBytes = maxBytes;
     }
 
     public string Tag { get; }
 
     public int Limit { get; }
 
-    /// <summary>True once <see cref="Limit"/> distinct values are collected.</summary>
-    public bool IsFull => Limit > 0 && _order.Count >= Limit;
+    public long MaxBytes { get; }
+
+    /// <summary>True once a value was dropped because of <see cref="MaxBytes"/>.</summary>
+    public bool Exceeded { get; private set; }
+
+    /// <summary>True once <see cref="Limit"/> distinct values are collected or the byte budget is spent.</summary>
+    public bool IsFull => Exceeded || (Limit > 0 && _order.Count >= Limit);
+
+    /// <summary>A collector with just the values after the first <paramref name="index"/> of <see cref="Values"/> (a streamed partial answer).</summary>
+    public TagValuesCollector Since(int index)
+    {
+        var c = new TagValuesCollector(Tag, Limit);
+        for (int i = Math.Clamp(index, 0, _order.Count); i < _order.Count; i++)
+        {
+            c.AddTyped(_order[i]);
+        }
+
+        return c;
+    }
 
     public IReadOnlyList<(string Type, string Value)> Values => _order;
 
@@ -266,11 +366,26 @@ public sealed class TagValuesCollector
         }
     }
 
-    private void AddTyped((string, string) tv)
+    private void AddTyped((string Type, string Value) tv)
     {
-        if (!IsFull && _values.Add(tv))
+        if (IsFull || _values.Contains(tv))
         {
-            _order.Add(tv);
+            return;
         }
+
+        if (MaxBytes > 0)
+        {
+            int bytes = System.Text.Encoding.UTF8.GetByteCount(tv.Value);
+            if (_bytes + bytes > MaxBytes)
+            {
+                Exceeded = true;
+                return;
+            }
+
+            _bytes += bytes;
+        }
+
+        _values.Add(tv);
+        _order.Add(tv);
     }
 }

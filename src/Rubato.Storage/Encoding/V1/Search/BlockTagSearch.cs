@@ -46,6 +46,11 @@ public static class BlockTagSearch
         string key = ObjectKeys.BlockObject(block.Meta.TenantId, block.Meta.BlockId, FormatV1.DataName);
         foreach (var rg in await block.GetFooterAsync(ct).ConfigureAwait(false))
         {
+            if (collector.IsFull)
+            {
+                return;
+            }
+
             if (!InRange(rg, startUnixNanos, endUnixNanos))
             {
                 continue;
