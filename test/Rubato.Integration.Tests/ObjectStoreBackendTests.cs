@@ -131,7 +131,12 @@ public sealed class SearchConsistencyTests(ITestOutputHelper output)
                 Assert.True(expected[i].SetEquals(got), $"{when}: {queries[i].Query} returned {got.Count} traces, want {expected[i].Count}; missing {string.Join(',', expected[i].Except(got).Take(5))}, extra {string.Join(',', got.Except(expected[i]).Take(5))}");
             }
 
-            Phase($"{queries.Length} queries consistent {when}");
+            // Tag names and values come from the same data (blocks through their dictionaries, memory span by span).
+            var values = await data.WaitForTagAsync(server, "/api/v2/search/tag/resource.service.name/values", "svc-c", withRange);
+            Assert.Equal("svc-a,svc-b,svc-c", values);
+            var names = await data.WaitForTagAsync(server, "/api/v2/search/tags?scope=span", "http.status_code", withRange);
+            Assert.Equal("http.status_code", names);
+            Phase($"{queries.Length} queries and tag lookups consistent {when}");
         }
 
         await CheckAllAsync("live (no start/end)", withRange: false);
@@ -282,6 +287,45 @@ public sealed class SearchDataset
             if (got.SetEquals(expected) || clock.Elapsed > TimeSpan.FromSeconds(30))
             {
                 return got;
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>
+    /// GETs a tag names (<c>scopes</c>) or values (<c>tagValues</c>) URL until the answer contains <paramref name="until"/>
+    /// or 30 s pass; returns the sorted names/values joined with commas.
+    /// </summary>
+    public async Task<string> WaitForTagAsync(RubatoProcess server, string url, string until, bool withRange)
+    {
+        if (withRange)
+        {
+            long start = (long)(BaseNanos / 1_000_000_000UL) - 60;
+            long end = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 60;
+            url += string.Create(CultureInfo.InvariantCulture, $"{(url.Contains('?', StringComparison.Ordinal) ? '&' : '?')}start={start}&end={end}");
+        }
+
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            using var response = await server.Http.GetAsync(url);
+            string body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{url} answered {(int)response.StatusCode}: {body}");
+            using var doc = JsonDocument.Parse(body);
+            var items = new List<string>();
+            if (doc.RootElement.TryGetProperty("tagValues", out var tv))
+            {
+                items.AddRange(tv.EnumerateArray().Select(v => v.GetProperty("value").GetString()!));
+            }
+            else
+            {
+                items.AddRange(doc.RootElement.GetProperty("scopes").EnumerateArray().SelectMany(sc => sc.GetProperty("tags").EnumerateArray().Select(t => t.GetString()!)));
+            }
+
+            if (items.Contains(until) || clock.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                return string.Join(',', items.Order(StringComparer.Ordinal));
             }
 
             await Task.Delay(200);
