@@ -173,6 +173,22 @@ public sealed class SpanMetricsTests
     }
 
     [Fact]
+    public void Process_TenantMaxActiveSeries_ExtraSeriesFoldIntoOverflowAndAreCounted()
+    {
+        using var f = new GeneratorFixture(["span-metrics-count"], limits: l => l.MetricsGenerator.MaxActiveSeries = 2);
+        f.Push("t1", [.. Enumerable.Range(0, 5).Select(i => Server("svc", "op" + i, f.Clock.NowNanos - 1000))]);
+
+        var samples = f.Collect("t1");
+
+        Assert.Equal(1, GeneratorFixture.Value(samples, "traces_spanmetrics_calls_total", Intrinsics("svc", "op0")));
+        Assert.Equal(1, GeneratorFixture.Value(samples, "traces_spanmetrics_calls_total", Intrinsics("svc", "op1")));
+        Assert.Equal(3, GeneratorFixture.Value(samples, "traces_spanmetrics_calls_total", ("metric_overflow", "true")));
+        Assert.Equal(3, f.Metrics.Counter("tempo_metrics_generator_registry_series_limited_total", "", "tenant").Value("t1"));
+        Assert.Equal(3, f.Metrics.Gauge("tempo_metrics_generator_registry_active_series", "", "tenant").Value("t1"));
+        Assert.Equal(2, f.Metrics.Gauge("tempo_metrics_generator_registry_max_active_series", "", "tenant").Value("t1"));
+    }
+
+    [Fact]
     public void Process_TenantWithoutProcessors_GeneratesNothing()
     {
         using var f = new GeneratorFixture([]);
