@@ -143,7 +143,11 @@ public sealed class ServiceGraphsTests
     [Fact]
     public void Process_ProducerConsumer_MessagingSystemConnection()
     {
-        using var f = new GeneratorFixture(["service-graphs"], c => c.Processor.ServiceGraphs.Dimensions = ["messaging.system"]);
+        using var f = new GeneratorFixture(["service-graphs"], c =>
+        {
+            c.Processor.ServiceGraphs.Dimensions = ["messaging.system"];
+            c.Processor.ServiceGraphs.EnableMessagingSystemLatencyHistogram = true;
+        });
         var trace = Spans.NewTraceId();
         ulong now = f.Clock.NowNanos;
         var producer = new SpanSpec("orders", "publish", SpanKind.Producer, trace, 10, 1, now - 5_000_000, 1_000_000, Attributes: [("messaging.system", AnyValue.String("kafka"))]);
@@ -152,7 +156,10 @@ public sealed class ServiceGraphsTests
 
         var samples = f.Collect("t1");
 
-        Assert.Equal(1, GeneratorFixture.Value(samples, Total, ("client", "orders"), ("server", "billing"), ("connection_type", "messaging_system"), ("messaging_system", "kafka")));
+        (string, string)[] edge = [("client", "orders"), ("server", "billing"), ("connection_type", "messaging_system"), ("messaging_system", "kafka")];
+        Assert.Equal(1, GeneratorFixture.Value(samples, Total, edge));
+        // Producer end (now − 4 ms) → consumer start (now − 2 ms).
+        Assert.Equal(0.002, GeneratorFixture.Value(samples, "traces_service_graph_request_messaging_system_seconds_sum", edge)!.Value, 9);
     }
 
     [Fact]
