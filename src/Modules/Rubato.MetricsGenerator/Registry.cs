@@ -207,15 +207,15 @@ public abstract class RegistryMetric
 
     internal abstract void Collect(long nowMs, long initialMs, List<SeriesSample> into);
 
-    private protected static Dictionary<byte[], T>.AlternateLookup<ReadOnlySpan<byte>> Lookup<T>(Dictionary<byte[], T> d) =>
-        d.GetAlternateLookup<ReadOnlySpan<byte>>();
+    private protected static Dictionary<byte[], T>.AlternateLookup<HashedKey> Lookup<T>(Dictionary<byte[], T> d) =>
+        d.GetAlternateLookup<HashedKey>();
 }
 
 /// <summary>A counter; each new series is first collected as 0 (Tempo's rule for rate()).</summary>
 public sealed class RegistryCounter : RegistryMetric
 {
     private readonly Dictionary<byte[], Series> _series = new(ByteKeyComparer.Instance);
-    private readonly Dictionary<byte[], Series>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
+    private readonly Dictionary<byte[], Series>.AlternateLookup<HashedKey> _lookup;
 
     internal RegistryCounter(TenantRegistry registry, string name, string[] labelNames) : base(registry, name, labelNames) =>
         _lookup = Lookup(_series);
@@ -223,11 +223,14 @@ public sealed class RegistryCounter : RegistryMetric
     public override int SeriesCount => _series.Count;
 
     /// <summary>Adds <paramref name="value"/> to the series named by <paramref name="key"/> (label values in <see cref="RegistryMetric.LabelNames"/> order).</summary>
-    public void Inc(ReadOnlySpan<byte> key, double value, long nowMs)
+    public void Inc(ReadOnlySpan<byte> key, double value, long nowMs) => Inc(new HashedKey(key), value, nowMs);
+
+    /// <summary>As <see cref="Inc(ReadOnlySpan{byte}, double, long)"/> with the key's hash already computed.</summary>
+    public void Inc(in HashedKey key, double value, long nowMs)
     {
         if (!_lookup.TryGetValue(key, out var s))
         {
-            s = Create(key);
+            s = Create(key.Bytes);
         }
 
         s.Value += value;
@@ -318,7 +321,7 @@ public sealed class RegistryCounter : RegistryMetric
 public sealed class RegistryHistogram : RegistryMetric
 {
     private readonly Dictionary<byte[], Series> _series = new(ByteKeyComparer.Instance);
-    private readonly Dictionary<byte[], Series>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
+    private readonly Dictionary<byte[], Series>.AlternateLookup<HashedKey> _lookup;
     private readonly double[] _bounds;
     private readonly string[] _boundLabels;
 
@@ -336,11 +339,14 @@ public sealed class RegistryHistogram : RegistryMetric
 
     internal override bool SameBuckets(double[]? buckets) => buckets is not null && _bounds.AsSpan(0, _bounds.Length - 1).SequenceEqual(buckets);
 
-    public void Observe(ReadOnlySpan<byte> key, double value, long nowMs)
+    public void Observe(ReadOnlySpan<byte> key, double value, long nowMs) => Observe(new HashedKey(key), value, nowMs);
+
+    /// <summary>As <see cref="Observe(ReadOnlySpan{byte}, double, long)"/> with the key's hash already computed.</summary>
+    public void Observe(in HashedKey key, double value, long nowMs)
     {
         if (!_lookup.TryGetValue(key, out var s))
         {
-            s = Create(key);
+            s = Create(key.Bytes);
         }
 
         s.Count++;
@@ -490,7 +496,7 @@ public sealed class RegistryHistogram : RegistryMetric
 public sealed class RegistryInfoGauge : RegistryMetric
 {
     private readonly Dictionary<byte[], Series> _series = new(ByteKeyComparer.Instance);
-    private readonly Dictionary<byte[], Series>.AlternateLookup<ReadOnlySpan<byte>> _lookup;
+    private readonly Dictionary<byte[], Series>.AlternateLookup<HashedKey> _lookup;
 
     internal RegistryInfoGauge(TenantRegistry registry, string name) : base(registry, name, []) => _lookup = Lookup(_series);
 
@@ -498,7 +504,7 @@ public sealed class RegistryInfoGauge : RegistryMetric
 
     public void Set(ReadOnlySpan<byte> pairsKey, double value, long nowMs)
     {
-        if (!_lookup.TryGetValue(pairsKey, out var s))
+        if (!_lookup.TryGetValue(new HashedKey(pairsKey), out var s))
         {
             var pairs = SeriesKeyBuilder.Decode(pairsKey);
             var names = new string[pairs.Length / 2];

@@ -218,8 +218,22 @@ internal ref struct AttributeEnumeratorOfValues
     }
 }
 
+/// <summary>A series key with its hash computed once, so one span's several metric lookups hash it once.</summary>
+public readonly ref struct HashedKey
+{
+    public HashedKey(ReadOnlySpan<byte> bytes)
+    {
+        Bytes = bytes;
+        Hash = ByteKeyComparer.Hash(bytes);
+    }
+
+    public ReadOnlySpan<byte> Bytes { get; }
+
+    public int Hash { get; }
+}
+
 /// <summary>Byte-array keys compared by content, with span lookups that allocate nothing.</summary>
-internal sealed class ByteKeyComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+internal sealed class ByteKeyComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>, IAlternateEqualityComparer<HashedKey, byte[]>
 {
     public static readonly ByteKeyComparer Instance = new();
 
@@ -233,7 +247,13 @@ internal sealed class ByteKeyComparer : IEqualityComparer<byte[]>, IAlternateEqu
 
     public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
 
-    private static int Hash(ReadOnlySpan<byte> bytes)
+    public bool Equals(HashedKey alternate, byte[] other) => alternate.Bytes.SequenceEqual(other);
+
+    public int GetHashCode(HashedKey alternate) => alternate.Hash;
+
+    public byte[] Create(HashedKey alternate) => alternate.Bytes.ToArray();
+
+    internal static int Hash(ReadOnlySpan<byte> bytes)
     {
         var h = new HashCode();
         h.AddBytes(bytes);

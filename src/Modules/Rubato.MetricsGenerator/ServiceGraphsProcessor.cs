@@ -337,17 +337,18 @@ internal sealed class ServiceGraphsProcessor
             key.Add(d);
         }
 
-        _total.Inc(key.Key, 1, nowMs);
+        var hashed = new HashedKey(key.Key);
+        _total.Inc(hashed, 1, nowMs);
         if (e.Failed)
         {
-            _failed.Inc(key.Key, 1, nowMs);
+            _failed.Inc(hashed, 1, nowMs);
         }
 
-        _server.Observe(key.Key, e.ServerLatencySec, nowMs);
-        _client.Observe(key.Key, e.ClientLatencySec, nowMs);
+        _server.Observe(hashed, e.ServerLatencySec, nowMs);
+        _client.Observe(hashed, e.ClientLatencySec, nowMs);
         if (_messaging is not null && e.ConnectionType == ConnectionTypes.MessagingSystem && e.ServerStartUnixNano > e.ClientEndUnixNano)
         {
-            _messaging.Observe(key.Key, (e.ServerStartUnixNano - e.ClientEndUnixNano) / 1e9, nowMs);
+            _messaging.Observe(hashed, (e.ServerStartUnixNano - e.ClientEndUnixNano) / 1e9, nowMs);
         }
     }
 

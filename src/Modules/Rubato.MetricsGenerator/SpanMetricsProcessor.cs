@@ -62,7 +62,10 @@ internal sealed class SpanMetricsProcessor
     private readonly HashSet<string> _targetInfoExcluded;
     private readonly Dictionary<string, string> _sanitizedResourceKeys = new(StringComparer.Ordinal);
 
-    // Per-resource state, set by BeginResource.
+    // Per-resource state, set by BeginResource: each dimension's resource value (stringified), looked up once per
+    // ResourceSpans instead of once per span.
+    private readonly byte[]?[] _resourceDimension;
+    private readonly SeriesKeyBuilder _scratch = new(int.MaxValue);
     private byte[] _job = [];
     private byte[] _instance = [];
     private bool _targetInfoDue;
@@ -74,6 +77,7 @@ internal sealed class SpanMetricsProcessor
         _targetKey = new SeriesKeyBuilder(maxLabelValueLength);
         _dimensionKeys = [.. settings.Dimensions.Select(d => Encoding.UTF8.GetBytes(d))];
         _targetInfoExcluded = [.. settings.TargetInfoExcluded];
+        _resourceDimension = new byte[]?[_dimensionKeys.Length];
 
         var names = new List<string>();
         var intrinsicsOn = new[] { settings.Intrinsics.Service, settings.Intrinsics.SpanName, settings.Intrinsics.SpanKind, settings.Intrinsics.StatusCode, settings.Intrinsics.StatusMessage };
@@ -138,6 +142,17 @@ internal sealed class SpanMetricsProcessor
 
     public void BeginResource(ReadOnlySpan<byte> resource)
     {
+        for (int i = 0; i < _dimensionKeys.Length; i++)
+        {
+            _resourceDimension[i] = null;
+            if (SpanWalker.TryFindAttribute(resource, F.Resource.Attributes, _dimensionKeys[i], out var v))
+            {
+                _scratch.Reset();
+                _scratch.Add(ref v);
+                _resourceDimension[i] = SeriesKeyBuilder.DecodeFirstBytes(_scratch.Key).ToArray();
+            }
+        }
+
         if (!_s.EnableTargetInfo)
         {
             return;
@@ -191,11 +206,14 @@ internal sealed class SpanMetricsProcessor
             key.Add(span.StatusMessage);
         }
 
-        foreach (var d in _dimensionKeys)
+        for (int i = 0; i < _dimensionKeys.Length; i++)
         {
             // Resource attributes first, then the span's, as Tempo's FindAttributeValue(d, resource, span).
-            if (SpanWalker.TryFindAttribute(resource, F.Resource.Attributes, d, out var v)
-                || SpanWalker.TryFindAttribute(span.Message, F.Span.Attributes, d, out v))
+            if (_resourceDimension[i] is { } fromResource)
+            {
+                key.Add(fromResource);
+            }
+            else if (SpanWalker.TryFindAttribute(span.Message, F.Span.Attributes, _dimensionKeys[i], out var v))
             {
                 key.Add(ref v);
             }
@@ -211,9 +229,10 @@ internal sealed class SpanMetricsProcessor
             key.Add(_instance);
         }
 
-        _calls?.Inc(key.Key, 1, nowMs);
-        _latency?.Observe(key.Key, span.DurationSeconds, nowMs);
-        _size?.Inc(key.Key, span.Message.Length, nowMs);
+        var hashed = new HashedKey(key.Key);
+        _calls?.Inc(hashed, 1, nowMs);
+        _latency?.Observe(hashed, span.DurationSeconds, nowMs);
+        _size?.Inc(hashed, span.Message.Length, nowMs);
 
         if (_targetInfoDue)
         {
