@@ -10,6 +10,9 @@ public sealed class QueryFrontendConfig
 
     public SearchFrontendConfig Search { get; set; } = new();
 
+    /// <summary><c>metrics:</c> TraceQL metrics (<c>/api/metrics/query_range</c>, <c>/api/metrics/query</c>).</summary>
+    public MetricsFrontendConfig Metrics { get; set; } = new();
+
     public void Validate(string prefix, ConfigValidation validation)
     {
         ArgumentNullException.ThrowIfNull(validation);
@@ -19,6 +22,7 @@ public sealed class QueryFrontendConfig
         }
 
         Search.Validate(prefix + ".search", validation);
+        Metrics.Validate(prefix + ".metrics", validation);
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> listing every problem.</summary>

@@ -281,6 +281,7 @@ public sealed partial class RubatoApp
         var frontend = new SearchFrontend(_config.QueryFrontend, sources, _overrides,
             jobCache: _searchCache is { } sc ? new SearchJobCache(sc) : null);
         SearchApi.Map(_web!, frontend, _config.MultitenancyEnabled);
+        MapMetrics(frontend, sources);
 
         // One route table serves both ports. Without stream_over_http_enabled the streaming API answers only on the
         // gRPC port, as in Tempo; the filter below turns it away on the HTTP port.
@@ -302,5 +303,13 @@ public sealed partial class RubatoApp
         }
 
         return null;
+    }
+
+    /// <summary>TraceQL metrics over the same sources: HTTP routes and the two streaming gRPC methods.</summary>
+    private void MapMetrics(SearchFrontend search, IEnumerable<ISearchSource> sources)
+    {
+        var metrics = new MetricsFrontend(search, sources, _config.QueryFrontend.Metrics);
+        MetricsApi.MapHttp(_web!, metrics, _config.MultitenancyEnabled);
+        MetricsApi.MapGrpc(_web!, metrics, _config.MultitenancyEnabled);
     }
 }
