@@ -177,7 +177,7 @@ internal sealed class MetricsLeaf
                 Attribute = a.Attribute;
                 Quantiles = [.. a.Quantiles];
                 By = [.. a.By];
-                ByNames = [.. a.By.Select(b => b.ToString())];
+                ByNames = [.. a.By.Select(LabelName)];
                 break;
             case MetricsCompare c:
                 Kind = LeafKind.Compare;
@@ -201,7 +201,7 @@ internal sealed class MetricsLeaf
                 }
 
                 CompareFields = [.. fields];
-                CompareNames = [.. fields.Select(f => f.ToString())];
+                CompareNames = [.. fields.Select(LabelName)];
                 foreach (var f in c.Selection.Expression.DescendantsAndSelf().OfType<FieldExpr>().SelectMany(ConditionExtractor.FieldsOf))
                 {
                     AddField(extra, f);
@@ -259,6 +259,31 @@ internal sealed class MetricsLeaf
         LeafKind.Max => new MetricsPartial(PartialOp.Max, range.Intervals, nanInit: true),
         LeafKind.Avg => new MetricsPartial(PartialOp.Avg, range.Intervals, nanInit: false),
         _ => new MetricsPartial(PartialOp.Sum, range.Intervals, nanInit: false),
+    };
+
+    /// <summary>
+    /// Series label name of a by() field as Tempo prints it: attributes as written (<c>resource.service.name</c>,
+    /// <c>.x</c>), intrinsics by their short name where they have one (<c>kind</c>, <c>name</c>, <c>rootServiceName</c>).
+    /// </summary>
+    internal static string LabelName(FieldExpr f) => f switch
+    {
+        IntrinsicExpr i => i.Intrinsic switch
+        {
+            Intrinsic.Duration => "duration",
+            Intrinsic.Name => "name",
+            Intrinsic.Status => "status",
+            Intrinsic.StatusMessage => "statusMessage",
+            Intrinsic.Kind => "kind",
+            Intrinsic.ChildCount => "childCount",
+            Intrinsic.TraceRootName => "rootName",
+            Intrinsic.TraceRootService => "rootServiceName",
+            Intrinsic.TraceDuration => "traceDuration",
+            Intrinsic.NestedSetLeft => "nestedSetLeft",
+            Intrinsic.NestedSetRight => "nestedSetRight",
+            Intrinsic.NestedSetParent => "nestedSetParent",
+            _ => Intrinsics.CanonicalName(i.Intrinsic),
+        },
+        _ => f.ToString(),
     };
 
     private static void AddField(List<FieldRef> list, FieldRef f)
