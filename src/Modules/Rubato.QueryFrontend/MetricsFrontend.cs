@@ -11,9 +11,10 @@ namespace Rubato.QueryFrontend;
 /// </summary>
 /// <remarks>
 /// Unlike search, metrics ask every source for the whole range rather than splitting it at
-/// <c>query_backend_after</c>: a span is held by exactly one place (the ingester until its block is written and
-/// announced, then the block), so counting every source over the whole range counts each span once. During the
-/// instant between a block's announcement and the ingester dropping that head, a query can see both copies.
+/// <c>query_backend_after</c>: a span is held by exactly one place (the ingester's heads until its block is written and
+/// announced, then the block), so counting every source over the whole range, each block once, counts each span
+/// once. During the instant between a block's announcement and the ingester dropping that head, a query can see
+/// both copies.
 /// </remarks>
 public sealed class MetricsFrontend
 {
@@ -84,10 +85,19 @@ public sealed class MetricsFrontend
         var window = new SearchRange(range.StartUnixNanos, range.EndUnixNanos);
         foreach (var tenant in tenants)
         {
+            // A block can be planned twice: by the ingester (flushed within complete_block_timeout) and by the backend
+            // list. Search merges traces so that is harmless; metrics would count its spans twice, so each block (page
+            // range) runs once.
+            var blocks = new HashSet<SearchJobBlock>();
             foreach (var source in _sources)
             {
                 foreach (var job in await source.PlanAsync(tenant, window, ct).ConfigureAwait(false))
                 {
+                    if (job.Block is { } b && !blocks.Add(b))
+                    {
+                        continue;
+                    }
+
                     jobs.Add((tenant, job));
                 }
             }
