@@ -107,6 +107,22 @@ public sealed class RegistryTests
         Assert.Equal(1, r.Counter("x_total", ["v"]).ValueOf("abcd"));
     }
 
+    [Theory]
+    [InlineData(0.002, "0.002")]
+    [InlineData(16.384, "16.384")]
+    [InlineData(12.8, "12.8")]
+    [InlineData(1, "1")]
+    [InlineData(0.00001, "0.00001")]
+    [InlineData(double.PositiveInfinity, "+Inf")]
+    public void FormatBound_BucketBounds_PrometheusText(double bound, string expected) => Assert.Equal(expected, Labels.FormatBound(bound));
+
+    [Theory]
+    [InlineData("http.method", "http_method")]
+    [InlineData("k8s.pod-name", "k8s_pod_name")]
+    [InlineData("already_ok", "already_ok")]
+    [InlineData("café", "caf_")]
+    public void Sanitize_AttributeNames_PrometheusLabelNames(string name, string expected) => Assert.Equal(expected, Labels.Sanitize(name));
+
     private static byte[] Key(params string[] values)
     {
         var k = new SeriesKeyBuilder(2048);

@@ -62,8 +62,17 @@ public static class Labels
     public static string TruncateName(string name, int max) => name.Length <= max ? name : name[..max];
 
     /// <summary>Prometheus' float text for bucket bounds (<c>strconv.FormatFloat(v, 'f', -1, 64)</c>; +Inf for infinity).</summary>
-    public static string FormatBound(double v) =>
-        double.IsPositiveInfinity(v) ? "+Inf" : v.ToString("0.############################", System.Globalization.CultureInfo.InvariantCulture);
+    public static string FormatBound(double v)
+    {
+        if (double.IsPositiveInfinity(v))
+        {
+            return "+Inf";
+        }
+
+        // Shortest round-trip digits, never in exponent form (Go's 'f' with precision -1).
+        string r = v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        return r.Contains('E', StringComparison.Ordinal) ? ((decimal)v).ToString(System.Globalization.CultureInfo.InvariantCulture) : r;
+    }
 
     /// <summary>Writes <paramref name="value"/> as decimal UTF-8 into <paramref name="destination"/>; returns bytes written.</summary>
     internal static int FormatInt(long value, Span<byte> destination) =>
