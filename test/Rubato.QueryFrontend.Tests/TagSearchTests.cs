@@ -150,6 +150,22 @@ public sealed class TagSearchTests
     }
 
     [Fact]
+    public async Task TagValues_TenantMaxBytesPerTagValuesQuery_AnswerCutAtBudget()
+    {
+        var overridesConfig = new Rubato.Overrides.OverridesConfig();
+        overridesConfig.Defaults.Read.MaxBytesPerTagValuesQuery = 12;
+        using var overrides = new Rubato.Overrides.RuntimeOverrides(overridesConfig, new Rubato.Common.Metrics.MetricsRegistry());
+        var frontend = new SearchFrontend(new QueryFrontendConfig(), [TestData.Source(TestData.Small())], overrides, new FixedTime());
+        var (values, _) = await frontend.SearchTagValuesAsync(["single-tenant"], new TagValuesQuery { Tag = "resource.service.name" }, CancellationToken.None);
+        // "frontend" (8) fits, "db" (2) fits, "worker" (6) would make 16 > 12.
+        Assert.True(values.Exceeded);
+        Assert.Equal(["frontend", "db"], values.Values.Select(v => v.Value));
+        var (names, _) = await frontend.SearchTagsAsync(["single-tenant"], new TagNamesQuery { Scope = "span" }, CancellationToken.None);
+        Assert.True(names.Exceeded);
+        Assert.Equal(["http.method"], names.Scopes().Single().Tags);
+    }
+
+    [Fact]
     public void Collectors_MaxBytes_ExceededStopsAdding()
     {
         var values = new TagValuesCollector("span:name", limit: 0, maxBytes: 10);

@@ -277,6 +277,24 @@ public sealed class SearchFrontend
             StartUnixNanos = start == 0 && end == 0 ? 0 : ToNanos(start),
             EndUnixNanos = start == 0 && end == 0 ? 0 : EndNanos(end),
         };
+        // Merges what a job collected after its first `merged` entries into the run; true when the run is now full
+        // (closed: the caller returns true and the other jobs are cancelled).
+        bool MergeNew(TCollector job, ref int merged)
+        {
+            var fresh = run.Since(job, merged);
+            merged = run.Count(job);
+            lock (run)
+            {
+                if (run.Closed)
+                {
+                    return true;
+                }
+
+                merge(run.Result, fresh);
+                return run.Closed = isFull(run.Result);
+            }
+        }
+
         await JobRunner.RunAsync(jobs, _config.Search.ConcurrentJobs, async (item, token) =>
         {
             if (filter is null && blockReader(item.Job) is { } read)
@@ -309,40 +327,40 @@ public sealed class SearchFrontend
                 request = new FetchSpansRequest { StartUnixNanos = range.StartUnixNanos, EndUnixNanos = range.EndUnixNanos };
             }
 
+            // Spans go into a job-local collector on this worker (no lock); only names/values new to it are merged into
+            // the run's collector, under the run's lock. New names are rare once a job has seen a few traces, so jobs
+            // over many blocks run in parallel instead of queueing on the lock.
+            var job = create();
+            int merged = 0;
             var fetcher = await item.Job.OpenAsync(token).ConfigureAwait(false);
             await foreach (var ss in fetcher.FetchAsync(request, token).ConfigureAwait(false))
             {
-                lock (run)
+                if (run.Closed)
                 {
-                    if (run.Closed)
-                    {
-                        return true;
-                    }
+                    return true;
+                }
 
-                    if (evaluator is null)
+                if (evaluator is null)
+                {
+                    foreach (var s in ss.Spans)
                     {
-                        foreach (var s in ss.Spans)
+                        add(job, s);
+                    }
+                }
+                else
+                {
+                    foreach (var set in evaluator.Evaluate(ss))
+                    {
+                        foreach (var s in set.Spans)
                         {
-                            add(run.Result, s);
+                            add(job, s);
                         }
                     }
-                    else
-                    {
-                        foreach (var set in evaluator.Evaluate(ss))
-                        {
-                            foreach (var s in set.Spans)
-                            {
-                                add(run.Result, s);
-                            }
-                        }
-                    }
+                }
 
-                    if (isFull(run.Result))
-                    {
-                        // Full: stop this job's reading now; returning true cancels the others.
-                        run.Closed = true;
-                        return true;
-                    }
+                if ((run.Count(job) != merged || isFull(job)) && MergeNew(job, ref merged))
+                {
+                    return true;
                 }
             }
 
@@ -678,7 +696,20 @@ public sealed class TagSearchRun<TCollector>
 
     public Task Completion { get; internal set; } = Task.CompletedTask;
 
-    internal bool Closed { get; set; }
+    // Read without the lock by workers as a cheap early exit; set under the lock.
+    private volatile bool _closed;
+
+    internal bool Closed
+    {
+        get => _closed;
+        set => _closed = value;
+    }
+
+    /// <summary>Entries in a collector of this run's kind (names added, or values).</summary>
+    internal int Count(TCollector c) => _count(c);
+
+    /// <summary>A collector with the entries of <paramref name="c"/> after the first <paramref name="index"/>.</summary>
+    internal TCollector Since(TCollector c, int index) => _since(c, index);
 
     /// <summary>
     /// Names or values found since the last call (null when none), with a copy of the metrics so far. Renders under the

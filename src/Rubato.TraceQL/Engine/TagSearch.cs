@@ -98,6 +98,7 @@ public sealed class TagNamesCollector
             c.AddName(_added[i].Scope, _added[i].Name);
         }
 
+        c.Exceeded = Exceeded;
         return c;
     }
 
@@ -118,6 +119,10 @@ public sealed class TagNamesCollector
         }
     }
 
+    /// <summary>
+    /// Merges another job's names. A collector that ran out of its byte budget makes this one exceeded too: the
+    /// union holds at least its names, so the name it dropped would not fit here either.
+    /// </summary>
     public void Add(TagNamesCollector other)
     {
         ArgumentNullException.ThrowIfNull(other);
@@ -128,6 +133,8 @@ public sealed class TagNamesCollector
                 AddName(scope, n);
             }
         }
+
+        Exceeded |= other.Exceeded;
     }
 
     /// <summary>(scope, sorted names) in Tempo's scope order; the intrinsic scope is included when requested.</summary>
@@ -283,6 +290,7 @@ public sealed class TagValuesCollector
             c.AddTyped(_order[i]);
         }
 
+        c.Exceeded = Exceeded;
         return c;
     }
 
@@ -312,6 +320,7 @@ public sealed class TagValuesCollector
         }
     }
 
+    /// <summary>Merges another job's values; its <see cref="Exceeded"/> carries over (see <see cref="TagNamesCollector.Add(TagNamesCollector)"/>).</summary>
     public void Add(TagValuesCollector other)
     {
         ArgumentNullException.ThrowIfNull(other);
@@ -319,6 +328,8 @@ public sealed class TagValuesCollector
         {
             AddTyped(v);
         }
+
+        Exceeded |= other.Exceeded;
     }
 
     public void WriteJson(Utf8JsonWriter w)
