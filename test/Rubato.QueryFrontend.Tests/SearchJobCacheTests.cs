@@ -75,6 +75,17 @@ public sealed class SearchJobCacheTests
         Assert.Null(SearchJobCache.KeyFor("single-tenant", Job(BlockA), Query(cut)));
     }
 
+    [Fact]
+    public async Task Search_SameBlockPlannedByTwoSources_ReadOnce()
+    {
+        await using var host = await FrontendHost.StartAsync([BlockSource(), BlockSource()]);
+        _opens = 0;
+        using var doc = System.Text.Json.JsonDocument.Parse(await host.Http.GetStringAsync(Url("{ }")));
+        Assert.Equal(2, _opens);
+        Assert.Equal(3, doc.RootElement.GetProperty("traces").GetArrayLength());
+        Assert.Equal(2, doc.RootElement.GetProperty("metrics").GetProperty("totalJobs").GetInt32());
+    }
+
     [Theory]
     [InlineData("refused")]
     [InlineData("silent")]

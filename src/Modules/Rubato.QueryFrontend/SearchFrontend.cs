@@ -200,6 +200,9 @@ public sealed class SearchFrontend
         long nowSeconds = _time.GetUtcNow().ToUnixTimeSeconds();
         foreach (var tenant in tenants)
         {
+            // A block can be planned by the ingester (flushed within complete_block_timeout) and by the backend list:
+            // it is read once (merging would make the answer right anyway, but the work and the metrics would double).
+            var blocks = new HashSet<SearchJobBlock>();
             foreach (var source in _sources)
             {
                 SearchRange? range;
@@ -223,7 +226,10 @@ public sealed class SearchFrontend
                 {
                     foreach (var job in await source.PlanAsync(tenant, r, ct).ConfigureAwait(false))
                     {
-                        jobs.Add((tenant, job));
+                        if (job.Block is not { } b || blocks.Add(b))
+                        {
+                            jobs.Add((tenant, job));
+                        }
                     }
                 }
             }
