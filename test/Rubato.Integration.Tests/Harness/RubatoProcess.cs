@@ -27,6 +27,9 @@ public sealed record RubatoConfig
 
     /// <summary>Raw YAML lines placed inside <c>storage.trace</c>, indented by four spaces (e.g. <c>    s3: {...}</c>).</summary>
     public string TraceStorageYaml { get; init; } = "";
+
+    /// <summary>Raw YAML lines placed inside <c>overrides.defaults</c>, indented by four spaces (e.g. <c>    metrics_generator: {...}</c>).</summary>
+    public string OverridesYaml { get; init; } = "";
 }
 
 /// <summary>The ports one server instance listens on; all on 127.0.0.1.</summary>
@@ -343,6 +346,7 @@ public sealed class RubatoProcess : IAsyncDisposable
               defaults:
                 ingestion: { rate_limit_bytes: {{c.RateLimitBytes}}, burst_size_bytes: {{c.BurstSizeBytes}}, max_traces_per_user: {{c.MaxTracesPerUser}} }
                 global: { max_bytes_per_trace: {{c.MaxBytesPerTrace}} }
+            {{c.OverridesYaml}}
 
             """);
         if (c.PerTenantOverridesYaml.Length > 0)
