@@ -1,4 +1,5 @@
 using Rubato.Common.Configuration;
+using YamlDotNet.Serialization;
 
 namespace Rubato.RemoteWrite;
 
@@ -116,6 +117,7 @@ public sealed class RemoteWriteQueueConfig
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary><c>retry_on_http_429</c>: retry on 429 (otherwise a 429 drops the batch like other 4xx).</summary>
+    [YamlMember(Alias = "retry_on_http_429")]
     public bool RetryOnHttp429 { get; set; } = true;
 
     public void Validate(string prefix, ConfigValidation validation)

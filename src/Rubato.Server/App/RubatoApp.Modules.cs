@@ -11,6 +11,7 @@ using Rubato.Overrides;
 using Rubato.Querier;
 using Rubato.QueryFrontend;
 using Rubato.Receivers;
+using Rubato.RemoteWrite;
 using Rubato.Storage.Backend;
 using Rubato.Storage.Blocklist;
 using Rubato.Storage.Encoding;
@@ -42,6 +43,7 @@ public sealed partial class RubatoApp
         public const string BackendScheduler = "backend-scheduler";
         public const string BackendWorker = "backend-worker";
         public const string MetricsGenerator = "metrics-generator";
+        public const string MetricsGeneratorStorage = "metrics-generator-storage";
         public const string All = "all";
     }
 
@@ -56,6 +58,7 @@ public sealed partial class RubatoApp
     private ReceiversService? _receivers;
     private SchedulerCore? _backendScheduler;
     private GeneratorCore? _metricsGenerator;
+    private RemoteWriteStorage? _metricsGeneratorStorage;
 
     /// <summary>The receivers' bound addresses (keys as in <see cref="ReceiversService.BoundEndpoints"/>).</summary>
     public IReadOnlyDictionary<string, System.Net.IPEndPoint> ReceiverEndpoints =>
@@ -72,13 +75,15 @@ public sealed partial class RubatoApp
         _modules.Register(ModuleNames.QueryFrontend, InitQueryFrontend, targetable: false);
         _modules.Register(ModuleNames.BackendScheduler, InitBackendScheduler, targetable: false);
         _modules.Register(ModuleNames.BackendWorker, InitBackendWorker, targetable: false);
+        _modules.Register(ModuleNames.MetricsGeneratorStorage, InitMetricsGeneratorStorage, targetable: false);
         _modules.Register(ModuleNames.MetricsGenerator, InitMetricsGenerator, targetable: false);
         _modules.Register(ModuleNames.All, () => null);
 
         _modules.AddDependencies(ModuleNames.Overrides, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.Store, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
-        _modules.AddDependencies(ModuleNames.MetricsGenerator, ModuleNames.Overrides, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.MetricsGeneratorStorage, ModuleNames.Overrides, ModuleNames.Server);
+        _modules.AddDependencies(ModuleNames.MetricsGenerator, ModuleNames.MetricsGeneratorStorage, ModuleNames.Overrides, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.Distributor, ModuleNames.Ingester, ModuleNames.MetricsGenerator, ModuleNames.Overrides, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.Querier, ModuleNames.Ingester, ModuleNames.Store, ModuleNames.Server);
         _modules.AddDependencies(ModuleNames.BackendScheduler, ModuleNames.Store, ModuleNames.Overrides, ModuleNames.Server);
@@ -176,6 +181,28 @@ public sealed partial class RubatoApp
     }
 
     /// <summary>
+    /// The metrics-generator's storage (<c>metrics_generator.storage</c>): a per-tenant sample WAL and one sender per
+    /// remote-write endpoint. It starts before the generator and stops after it, so the generator's last collection
+    /// is in the WAL and gets <c>remote_write_flush_deadline</c> to be sent. Not built without endpoints.
+    /// </summary>
+    private IService? InitMetricsGeneratorStorage()
+    {
+        if (_config.MetricsGenerator.Storage.RemoteWrite.Count == 0)
+        {
+            return null;
+        }
+
+        var log = Logger("metrics-generator-storage");
+        var overrides = _overrides!;
+        _metricsGeneratorStorage = new RemoteWriteStorage(
+            _config.MetricsGenerator.Storage,
+            Metrics,
+            tenantHeaders: tenant => overrides.ForTenant(tenant).MetricsGenerator.RemoteWriteHeaders is { Count: > 0 } headers ? headers : null,
+            log: m => log.LogWarning("{Message}", m));
+        return _metricsGeneratorStorage;
+    }
+
+    /// <summary>
     /// The metrics-generator: span metrics and service graphs for tenants whose overrides enable processors. The
     /// distributor forwards accepted segments to it; shutdown stops it after the distributor, so it drains its queue
     /// and collects one last time.
@@ -184,10 +211,9 @@ public sealed partial class RubatoApp
     {
         var log = Logger("metrics-generator");
 
-        // Where collected samples go (metrics_generator.storage: WAL + remote write). Build the
-        // IMetricsSampleAppender from _config.MetricsGenerator.Storage here; null = collect only (the
-        // tempo_metrics_generator_* gauges on /metrics still update).
-        IMetricsSampleAppender? appender = null;
+        // Where collected samples go: the remote-write WAL when metrics_generator.storage.remote_write is set;
+        // null = collect only (the tempo_metrics_generator_* gauges on /metrics still update).
+        IMetricsSampleAppender? appender = _metricsGeneratorStorage;
 
         _metricsGenerator = new GeneratorCore(
             _config.MetricsGenerator, _overrides!, Metrics, appender, TimeProvider.System, m => log.LogWarning("{Message}", m));

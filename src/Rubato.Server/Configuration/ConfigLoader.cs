@@ -22,7 +22,7 @@ public static partial class ConfigLoader
     /// <summary>Top-level Tempo sections Rubato accepts but does not use yet; they produce a warning, not an error.</summary>
     public static readonly IReadOnlySet<string> AcceptedButUnused = new HashSet<string>(StringComparer.Ordinal)
     {
-        "compactor", "querier", "metrics_generator", "memberlist", "usage_report", "live_store",
+        "compactor", "querier", "memberlist", "usage_report", "live_store",
         "block_builder", "ingest", "partition_ring_live_store",
         "internal_server", "tracing",
     };
