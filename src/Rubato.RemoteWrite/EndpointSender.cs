@@ -31,6 +31,7 @@ internal sealed class EndpointSender
         _drain = drain;
     }
 
+    private readonly object _pendingLock = new();
     private long _lastPending;
 
     /// <summary>
@@ -85,11 +86,18 @@ internal sealed class EndpointSender
         return doubled > _config.QueueConfig.MaxBackoff ? _config.QueueConfig.MaxBackoff : doubled;
     }
 
-    private void UpdatePending()
+    /// <summary>
+    /// Refreshes this (tenant, endpoint)'s share of the pending gauge. Called by the sender after each commit and by
+    /// the appender after each append (so an outage shows as growing pending while the sender is retrying).
+    /// </summary>
+    public void UpdatePending()
     {
-        long pending = _wal.Pending(_name);
-        _metrics.Pending.WithLabels(_name, _client.Url).Add(pending - _lastPending);
-        _lastPending = pending;
+        lock (_pendingLock)
+        {
+            long pending = _wal.Pending(_name);
+            _metrics.Pending.WithLabels(_name, _client.Url).Add(pending - _lastPending);
+            _lastPending = pending;
+        }
     }
 
     /// <summary>

@@ -59,6 +59,7 @@ public sealed class RemoteWriteStorage : BasicService, IMetricsSampleAppender
         private readonly TimeProvider _time;
         private readonly List<(string Name, RemoteWriteEndpointConfig Config, RemoteWriteClient Client)> _endpoints = [];
         private readonly ConcurrentDictionary<string, TenantWal> _wals = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<string, EndpointSender[]> _tenantSenders = new(StringComparer.Ordinal);
         private readonly List<Task> _senders = [];
         private readonly object _lock = new();
         private readonly TaskCompletionSource _drain = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -134,11 +135,15 @@ public sealed class RemoteWriteStorage : BasicService, IMetricsSampleAppender
                         _log($"remote write {endpoint} tenant {tenant}: the WAL bound (max_wal_bytes {_config.Wal.MaxWalBytes}, max_wal_time {_config.Wal.MaxWalTime}) dropped {dropped} unsent samples");
                     });
                 _wals[tenant] = wal;
+                var senders = new List<EndpointSender>();
                 foreach (var (name, cfg, client) in _endpoints)
                 {
                     var sender = new EndpointSender(wal, client, cfg, name, _metrics, _tenantHeaders, _log, _drain.Task);
+                    senders.Add(sender);
                     _senders.Add(Task.Run(() => SuperviseAsync(sender, wal, name)));
                 }
+
+                _tenantSenders[tenant] = [.. senders];
 
                 UpdateWalGauges(wal);
                 return wal;
@@ -216,6 +221,11 @@ public sealed class RemoteWriteStorage : BasicService, IMetricsSampleAppender
             wal.Append(records.Select(r => (memory[r.Start..r.End], r.Samples)).ToList());
             _metrics.SamplesIn.Inc(samples.Count);
             UpdateWalGauges(wal);
+            foreach (var sender in _tenantSenders[tenantId])
+            {
+                sender.UpdatePending();
+            }
+
             return ValueTask.CompletedTask;
         }
 

@@ -202,9 +202,14 @@ public class RemoteWriteStorageTests
         receiver.Override = _ => Volatile.Read(ref down) ? (503, "down") : null;
         var config = Config(dir.Path, receiver.Url);
         config.RemoteWriteFlushDeadline = TimeSpan.FromMilliseconds(300);
-        var storage = await StartAsync(config, new MetricsRegistry());
+        var metrics = new MetricsRegistry();
+        var storage = await StartAsync(config, metrics);
         await storage.AppendAsync("t", Collection(4, 1000, 1), CancellationToken.None);
         await Wait.UntilAsync(() => receiver.Requests.Count >= 1, "a failed attempt");
+        await storage.AppendAsync("t", Collection(4, 2000, 2), CancellationToken.None);
+
+        // The gauge follows appends even while the sender is stuck retrying.
+        Assert.Equal(8, metrics.Gauge("prometheus_remote_storage_samples_pending", string.Empty, "remote_name", "url").Value("prom", receiver.Url));
 
         var stop = storage.StopAsync();
         Assert.Same(stop, await Task.WhenAny(stop, Task.Delay(TimeSpan.FromSeconds(20))));
@@ -212,10 +217,10 @@ public class RemoteWriteStorageTests
 
         Volatile.Write(ref down, false);
         storage = await StartAsync(config, new MetricsRegistry());
-        await Wait.UntilAsync(() => receiver.StoredCount == 4, "samples sent after restart");
+        await Wait.UntilAsync(() => receiver.StoredCount == 8, "samples sent after restart");
         await storage.StopAsync();
 
-        AssertComplete(receiver, 4, [1000L]);
+        AssertComplete(receiver, 4, [1000L, 2000L]);
     }
 
     [Fact]
