@@ -97,8 +97,9 @@ public sealed class BlockV1CacheTests : IDisposable
         Assert.Equal(first.Count, second.Count);
         for (int i = 0; i < first.Count; i++)
         {
-            Assert.Equal(first[i] with { Columns = [] }, second[i] with { Columns = [] });
+            Assert.Equal(first[i] with { Columns = [], PageIndexLengths = [] }, second[i] with { Columns = [], PageIndexLengths = [] });
             Assert.Equal(first[i].Columns, second[i].Columns);
+            Assert.Equal(first[i].PageIndexLengths, second[i].PageIndexLengths);
         }
     }
 

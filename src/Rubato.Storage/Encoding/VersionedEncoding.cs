@@ -35,6 +35,13 @@ public sealed class BlockBuilderOptions
     /// </summary>
     public long RowGroupSizeBytes { get; set; } = 8L * 1024 * 1024;
 
+    /// <summary>
+    /// Target uncompressed bytes per data page of a column chunk (each column gets a fixed number of rows per page
+    /// chosen from this). Smaller pages let a scan read less around the rows it needs but compress worse and give a
+    /// longer page index. Default 2 KiB.
+    /// </summary>
+    public int PageSizeBytes { get; set; } = 2 * 1024;
+
     /// <summary>Compaction level written to meta (0 for freshly flushed blocks).</summary>
     public uint CompactionLevel { get; set; }
 
@@ -65,6 +72,11 @@ public sealed class BlockBuilderOptions
         if (BloomShardSizeBytes < 64)
         {
             throw new ArgumentException($"BlockBuilderOptions.BloomShardSizeBytes must be at least 64, got {BloomShardSizeBytes}");
+        }
+
+        if (PageSizeBytes < 64)
+        {
+            throw new ArgumentException($"BlockBuilderOptions.PageSizeBytes must be at least 64, got {PageSizeBytes}");
         }
 
         if (RowGroupSizeBytes < 1)

@@ -315,7 +315,7 @@ public sealed class BlockSearchTests : IDisposable
         var rg = (await block.GetFooterAsync(CancellationToken.None))[0];
         string path = Path.Combine(_dir.Path, ObjectKeys.BlockObject(block.Meta.TenantId, block.Meta.BlockId, FormatV1.DataName));
         var bytes = await File.ReadAllBytesAsync(path);
-        bytes[rg.Offset + rg.Columns[Col.SpanName].Offset + FormatV1.ChunkHeaderSize] ^= 0xFF;
+        bytes[rg.Offset + rg.Columns[Col.SpanName].Offset + rg.PageIndexLengths[Col.SpanName]] ^= 0xFF;
         await File.WriteAllBytesAsync(path, bytes);
 
         var reopened = new BackendBlockV1(block.Meta, new LocalObjectStore(_dir.Path));

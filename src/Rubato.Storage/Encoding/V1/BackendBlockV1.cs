@@ -23,7 +23,8 @@ public sealed record RowGroupStats(
     ulong MaxEndUnixNano,
     ulong MinSpanDurationNanos,
     ulong MaxSpanDurationNanos,
-    IReadOnlyList<(int Offset, int Length)> Columns);
+    IReadOnlyList<(int Offset, int Length)> Columns,
+    IReadOnlyList<int> PageIndexLengths);
 
 /// <summary>
 /// Shared caches a <see cref="BackendBlockV1"/> consults before the object store (any may be null: that part is not
@@ -149,9 +150,10 @@ public sealed class BackendBlockV1 : IBackendBlock
     }
 
     /// <summary>
-    /// Reads only the listed column chunks of one row group (extents from the footer's column directory). Chunks whose
-    /// extents are within <see cref="ColumnCoalesceGapBytes"/> of each other are fetched with one range request.
-    /// Columns already present in <paramref name="into"/> are not read again. Each chunk is CRC-checked and inflated.
+    /// Reads only the listed column chunks of one row group, whole (extents from the footer's column directory). Chunks
+    /// whose extents are within <see cref="ColumnCoalesceGapBytes"/> of each other are fetched with one range request.
+    /// Columns already whole in <paramref name="into"/> are not read again (a sparse column is replaced by its whole
+    /// form). Every page is CRC-checked and inflated.
     /// </summary>
     /// <param name="rowGroup">A row group of <see cref="GetFooterAsync"/>.</param>
     /// <param name="columns">Column numbers (<see cref="Col"/>); duplicates are ignored.</param>
@@ -160,41 +162,161 @@ public sealed class BackendBlockV1 : IBackendBlock
     {
         ArgumentNullException.ThrowIfNull(rowGroup);
         ArgumentNullException.ThrowIfNull(columns);
+        var result = Target(rowGroup, into);
+        var extents = new List<Extent>();
+        foreach (int c in columns)
+        {
+            CheckColumn(c);
+            if (!result.Has(c) && !extents.Exists(e => e.Column == c))
+            {
+                extents.Add(new Extent(rowGroup.Columns[c].Offset, rowGroup.Columns[c].Length, c, 0));
+            }
+        }
+
+        await ReadExtentsAsync(rowGroup, extents, result, (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
+        {
+            var raw = ColumnPages.ReadWhole(bytes, e.Column, rowGroup.PageIndexLengths[e.Column], DataKey, at, out var index);
+            result.Set(e.Column, raw, index);
+        }, ct).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>
+    /// Reads the page indexes of the listed columns (the head of each chunk; lengths from the footer) that
+    /// <paramref name="into"/> does not have yet, so a scan can pick pages by row or by min/max.
+    /// </summary>
+    public async ValueTask ReadPageIndexesAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns into, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(rowGroup);
+        ArgumentNullException.ThrowIfNull(columns);
+        var result = Target(rowGroup, into);
+        var extents = new List<Extent>();
+        foreach (int c in columns)
+        {
+            CheckColumn(c);
+            if (result.PageIndex(c) is null && !extents.Exists(e => e.Column == c))
+            {
+                extents.Add(new Extent(rowGroup.Columns[c].Offset, rowGroup.PageIndexLengths[c], c, 0));
+            }
+        }
+
+        await ReadExtentsAsync(rowGroup, extents, result, (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
+            result.SetIndex(e.Column, ColumnPages.ParseIndex(bytes, e.Column, rowGroup.Columns[e.Column].Length, DataKey, at)), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads only the listed pages of columns whose page index <paramref name="into"/> already holds
+    /// (<see cref="ReadPageIndexesAsync"/>), plus each dictionary column's dictionary page once, and decodes them into
+    /// the columns' <see cref="SparseColumn"/>s. Adjacent pages (of one column or of neighbouring columns) are fetched
+    /// with one range request. Pages already read and columns already whole are skipped; blob columns cannot be read
+    /// this way.
+    /// </summary>
+    public async ValueTask ReadPagesAsync(RowGroupStats rowGroup, IReadOnlyList<(int Column, IReadOnlyList<int> Pages)> pages, RowGroupColumns into, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(rowGroup);
+        ArgumentNullException.ThrowIfNull(pages);
+        var result = Target(rowGroup, into);
+        var extents = new List<Extent>();
+        foreach (var (c, list) in pages)
+        {
+            CheckColumn(c);
+            if (result.Has(c) || list.Count == 0)
+            {
+                continue;
+            }
+
+            var index = result.PageIndex(c) ?? throw new InvalidOperationException($"the page index of column {Col.Name(c)} was not read");
+            var sparse = result.SparseFor(c, index);
+            int chunk = rowGroup.Columns[c].Offset;
+            if (index.Dictionary is { } d && sparse.Dictionary is null)
+            {
+                extents.Add(new Extent(chunk + d.Offset, d.Stored, c, -1));
+            }
+
+            foreach (int p in list)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(p);
+                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(p, index.Pages.Count);
+                if (!sparse.Loaded[p])
+                {
+                    sparse.Loaded[p] = true;
+                    extents.Add(new Extent(chunk + index.Pages[p].Offset, index.Pages[p].Stored, c, p));
+                }
+            }
+        }
+
+        // Extents are consumed in offset order, so a dictionary page (first in its chunk) is decoded before the ids.
+        await ReadExtentsAsync(rowGroup, extents, result, (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
+        {
+            var sparse = result.Sparse(e.Column)!;
+            var index = sparse.Index;
+            var page = e.Page < 0 ? index.Dictionary!.Value : index.Pages[e.Page];
+            if (e.Page < 0)
+            {
+                var dict = new byte[page.Raw];
+                ColumnPages.Inflate(bytes, page, index.Codec, dict, DataKey, at, e.Column);
+                sparse.Dictionary = dict;
+                return;
+            }
+
+            byte[] raw = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, page.Raw));
+            try
+            {
+                ColumnPages.Inflate(bytes, page, index.Codec, raw.AsSpan(0, page.Raw), DataKey, at, e.Column);
+                SparsePages.Place(sparse, e.Page, raw.AsSpan(0, page.Raw), DataKey, at);
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(raw);
+            }
+        }, ct).ConfigureAwait(false);
+    }
+
+    private static RowGroupColumns Target(RowGroupStats rowGroup, RowGroupColumns? into)
+    {
         var result = into ?? new RowGroupColumns(rowGroup);
         if (!ReferenceEquals(result.RowGroup, rowGroup))
         {
             throw new ArgumentException("the columns being added to belong to another row group", nameof(into));
         }
 
-        var wanted = new List<int>();
-        foreach (int c in columns)
+        return result;
+    }
+
+    private static void CheckColumn(int c)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(c);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(c, Col.Count);
+    }
+
+    /// <summary>An extent relative to the row group start, and what it holds (column; page, -1 = dictionary page).</summary>
+    private readonly record struct Extent(long Start, int Length, int Column, int Page);
+
+    private delegate void ExtentConsumer(in Extent extent, ReadOnlySpan<byte> bytes, long absoluteOffset);
+
+    /// <summary>
+    /// Reads extents of one row group, coalescing those within <see cref="ColumnCoalesceGapBytes"/> of each other into
+    /// one range request, and hands each extent's bytes to <paramref name="consume"/> in offset order (on the calling
+    /// thread, between awaits). Counts bytes and requests into <paramref name="result"/>.
+    /// </summary>
+    private async ValueTask ReadExtentsAsync(RowGroupStats rowGroup, List<Extent> extents, RowGroupColumns result, ExtentConsumer consume, CancellationToken ct)
+    {
+        if (extents.Count == 0)
         {
-            ArgumentOutOfRangeException.ThrowIfNegative(c);
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(c, Col.Count);
-            if (!result.Has(c) && !wanted.Contains(c))
-            {
-                wanted.Add(c);
-            }
+            return;
         }
 
-        if (wanted.Count == 0)
-        {
-            return result;
-        }
-
-        var dir = rowGroup.Columns;
-        wanted.Sort((a, b) => dir[a].Offset.CompareTo(dir[b].Offset));
+        extents.Sort((a, b) => a.Start.CompareTo(b.Start));
         int i = 0;
-        while (i < wanted.Count)
+        while (i < extents.Count)
         {
-            // One range request covers the run of chunks whose gaps are small.
             int j = i;
-            long start = dir[wanted[i]].Offset;
-            long end = start + dir[wanted[i]].Length;
-            while (j + 1 < wanted.Count && dir[wanted[j + 1]].Offset - end <= ColumnCoalesceGapBytes)
+            long start = extents[i].Start;
+            long end = start + extents[i].Length;
+            while (j + 1 < extents.Count && extents[j + 1].Start - end <= ColumnCoalesceGapBytes)
             {
                 j++;
-                end = Math.Max(end, (long)dir[wanted[j]].Offset + dir[wanted[j]].Length);
+                end = Math.Max(end, extents[j].Start + extents[j].Length);
             }
 
             if (start < 0 || end > rowGroup.Length)
@@ -202,9 +324,9 @@ public sealed class BackendBlockV1 : IBackendBlock
                 throw new BlockCorruptException(DataKey, rowGroup.Offset + start, $"column extent [{start}, {end}) is outside the {rowGroup.Length}-byte row group");
             }
 
-            // The stored bytes only live until their chunks are inflated into fresh arrays, so the buffer is pooled.
+            // The stored bytes only live until their pages are inflated, so the buffer is pooled.
             int size = (int)(end - start);
-            byte[] buf = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
+            byte[] buf = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, size));
             try
             {
                 int n = await _store.ReadRangeAsync(DataKey, rowGroup.Offset + start, buf.AsMemory(0, size), ct).ConfigureAwait(false);
@@ -217,9 +339,8 @@ public sealed class BackendBlockV1 : IBackendBlock
                 result.Reads++;
                 for (int k = i; k <= j; k++)
                 {
-                    int c = wanted[k];
-                    var (off, len) = dir[c];
-                    result.Set(c, FormatV1.ReadChunk(buf.AsSpan((int)(off - start), len), DataKey, rowGroup.Offset + off, Col.Name(c)));
+                    var e = extents[k];
+                    consume(e, buf.AsSpan((int)(e.Start - start), e.Length), rowGroup.Offset + e.Start);
                 }
             }
             finally
@@ -229,11 +350,9 @@ public sealed class BackendBlockV1 : IBackendBlock
 
             i = j + 1;
         }
-
-        return result;
     }
 
-    /// <summary>Largest gap between two wanted chunks that is read through rather than split into two requests.</summary>
+    /// <summary>Largest gap between two wanted extents (chunks, pages) that is read through rather than split into two requests.</summary>
     public const int ColumnCoalesceGapBytes = 512;
 
     /// <summary>Reads and validates the data object's footer: per-row-group statistics and column directory.</summary>
@@ -293,6 +412,11 @@ public sealed class BackendBlockV1 : IBackendBlock
         }
 
         int cols = r.ReadU16();
+        if (cols < Col.Count)
+        {
+            throw r.Corrupt($"{cols} columns, the format needs {Col.Count}");
+        }
+
         int rgs = (int)r.ReadU32();
         var result = new List<RowGroupStats>(rgs);
         for (int i = 0; i < rgs; i++)
@@ -305,12 +429,18 @@ public sealed class BackendBlockV1 : IBackendBlock
             var maxId = TraceId.FromBytes(r.ReadBytes(16));
             ulong minStart = r.ReadU64(), maxEnd = r.ReadU64(), minDur = r.ReadU64(), maxDur = r.ReadU64();
             var dir = new (int, int)[cols];
+            var indexLengths = new int[cols];
             for (int c = 0; c < cols; c++)
             {
                 dir[c] = ((int)r.ReadU32(), (int)r.ReadU32());
+                indexLengths[c] = (int)r.ReadU32();
+                if (indexLengths[c] <= 0 || indexLengths[c] > dir[c].Item2 || (long)dir[c].Item1 + dir[c].Item2 > length)
+                {
+                    throw r.Corrupt($"row group {i} column {Col.Name(c)}: extent [{dir[c].Item1}, +{dir[c].Item2}) with a {indexLengths[c]}-byte page index does not fit the {length}-byte row group");
+                }
             }
 
-            result.Add(new RowGroupStats(off, length, traces, spans, minId, maxId, minStart, maxEnd, minDur, maxDur, dir));
+            result.Add(new RowGroupStats(off, length, traces, spans, minId, maxId, minStart, maxEnd, minDur, maxDur, dir, indexLengths));
         }
 
         return result;

@@ -20,6 +20,7 @@ public sealed class BlockBuilderV1 : IBlockBuilder
     private readonly ByteWriter _footerRowGroups = new(1024);
     private readonly FileStream _spill;
     private readonly ByteWriter _rgBytes = new(64 * 1024);
+    private readonly ByteWriter _pageScratch = new(64 * 1024);
     private TraceId _last;
     private bool _any;
     private bool _written;
@@ -188,26 +189,37 @@ public sealed class BlockBuilderV1 : IBlockBuilder
             return;
         }
 
-        // Row group: magic, trace count, column count, directory (offset, length relative to the row group), chunks.
+        // Row group: magic, trace count, column count, directory (offset, length relative to the row group, page index
+        // length), chunks. Each chunk is paged (ColumnPages): page index, dictionary page, data pages.
         _rgBytes.Clear();
         _rgBytes.WriteU32(FormatV1.RowGroupMagic);
         _rgBytes.WriteU32((uint)_rgTraces);
         _rgBytes.WriteU16((ushort)Col.Count);
         int dirAt = _rgBytes.Length;
-        _rgBytes.GetSpan(Col.Count * 8);
-        _rgBytes.Advance(Col.Count * 8);
-        var dir = new (int Offset, int Length)[Col.Count];
+        _rgBytes.GetSpan(Col.Count * FormatV1.DirectoryEntrySize);
+        _rgBytes.Advance(Col.Count * FormatV1.DirectoryEntrySize);
+        var dir = new (int Offset, int Length, int IndexLength)[Col.Count];
         for (int c = 0; c < Col.Count; c++)
         {
             int start = _rgBytes.Length;
-            FormatV1.WriteChunk(_rgBytes, _cols.Serialize(c), _options.Compression);
-            dir[c] = (start, _rgBytes.Length - start);
+            var values = _cols.Values(c);
+            int rows = _cols.Rows(c);
+            int perPage = ColumnPages.RowsPerPage(rows, values.Length, _options.PageSizeBytes);
+            if (c == Col.TraceStart)
+            {
+                values = _cols.RebaseDeltasPerPage(c, rows, perPage);
+            }
+
+            int indexLength = ColumnPages.Write(_rgBytes, c, _cols.Dictionary(c), values, rows, perPage, _options.Compression, _pageScratch);
+            dir[c] = (start, _rgBytes.Length - start, indexLength);
         }
 
         for (int c = 0; c < Col.Count; c++)
         {
-            _rgBytes.WriteU32At(dirAt + (c * 8), (uint)dir[c].Offset);
-            _rgBytes.WriteU32At(dirAt + (c * 8) + 4, (uint)dir[c].Length);
+            int at = dirAt + (c * FormatV1.DirectoryEntrySize);
+            _rgBytes.WriteU32At(at, (uint)dir[c].Offset);
+            _rgBytes.WriteU32At(at + 4, (uint)dir[c].Length);
+            _rgBytes.WriteU32At(at + 8, (uint)dir[c].IndexLength);
         }
 
         long offset = _spill.Position;
@@ -229,10 +241,11 @@ public sealed class BlockBuilderV1 : IBlockBuilder
         f.WriteU64(_rgMaxEnd);
         f.WriteU64(_rgMinDur == ulong.MaxValue ? 0 : _rgMinDur);
         f.WriteU64(_rgMaxDur);
-        foreach (var (o, l) in dir)
+        foreach (var (o, l, h) in dir)
         {
             f.WriteU32((uint)o);
             f.WriteU32((uint)l);
+            f.WriteU32((uint)h);
         }
 
         _cols.Clear();
@@ -377,6 +390,7 @@ internal sealed class ColumnBuffers
     private readonly Dictionary<string, int>?[] _dicts = new Dictionary<string, int>?[Col.Count];
     private readonly List<string>?[] _dictValues = new List<string>?[Col.Count];
     private readonly long[] _dictBytes = new long[Col.Count];
+    private readonly int[] _rows = new int[Col.Count];
     private readonly ByteWriter _scratch = new(1024);
     private readonly ByteWriter _serialized = new(4096);
 
@@ -416,14 +430,27 @@ internal sealed class ColumnBuffers
             _dicts[i]?.Clear();
             _dictValues[i]?.Clear();
             _dictBytes[i] = 0;
+            _rows[i] = 0;
         }
     }
 
-    public void Varint(int col, ulong v) => _cols[col].WriteVarint(v);
+    public void Varint(int col, ulong v)
+    {
+        _cols[col].WriteVarint(v);
+        _rows[col]++;
+    }
 
-    public void Zigzag(int col, long v) => _cols[col].WriteZigzag(v);
+    public void Zigzag(int col, long v)
+    {
+        _cols[col].WriteZigzag(v);
+        _rows[col]++;
+    }
 
-    public void Byte(int col, byte v) => _cols[col].WriteByte(v);
+    public void Byte(int col, byte v)
+    {
+        _cols[col].WriteByte(v);
+        _rows[col]++;
+    }
 
     public void Fixed8(int col, ulong bigEndianValue) => BinaryPrimitives.WriteUInt64BigEndian(Reserve(col, 8), bigEndianValue);
 
@@ -441,6 +468,7 @@ internal sealed class ColumnBuffers
         }
 
         _cols[col].WriteVarint((ulong)idx);
+        _rows[col]++;
     }
 
     public void Attributes(AttrLevel level, List<KeyValue> attrs)
@@ -462,15 +490,18 @@ internal sealed class ColumnBuffers
                     break;
                 case AnyValueKind.Double:
                     _cols[Col.Attr(level, Col.AttrDouble)].WriteF64(v.DoubleValue);
+                    _rows[Col.Attr(level, Col.AttrDouble)]++;
                     break;
                 case AnyValueKind.Bytes:
                     _cols[Col.Attr(level, Col.AttrBlob)].WriteBytesWithLength(v.BytesValue!);
+                    _rows[Col.Attr(level, Col.AttrBlob)]++;
                     break;
                 case AnyValueKind.Array:
                 case AnyValueKind.KvList:
                     _scratch.Clear();
                     AnyValueCodec.Write(_scratch, v);
                     _cols[Col.Attr(level, Col.AttrBlob)].WriteBytesWithLength(_scratch.WrittenSpan);
+                    _rows[Col.Attr(level, Col.AttrBlob)]++;
                     break;
                 default:
                     break; // Empty: the type byte is the whole value.
@@ -478,12 +509,18 @@ internal sealed class ColumnBuffers
         }
     }
 
-    /// <summary>The raw chunk bytes of a column (dictionary columns get their dictionary prepended).</summary>
-    public ReadOnlySpan<byte> Serialize(int col)
+    /// <summary>Values (rows) buffered in a column.</summary>
+    public int Rows(int col) => _rows[col];
+
+    /// <summary>The value bytes of a column (for dictionary columns the ids; the dictionary is <see cref="Dictionary"/>).</summary>
+    public ReadOnlySpan<byte> Values(int col) => _cols[col].WrittenSpan;
+
+    /// <summary>The dictionary page of a dictionary column (varint n, n × (varint length, UTF-8)); empty for other kinds.</summary>
+    public ReadOnlySpan<byte> Dictionary(int col)
     {
         if (_dictValues[col] is not { } values)
         {
-            return _cols[col].WrittenSpan;
+            return [];
         }
 
         _serialized.Clear();
@@ -493,12 +530,31 @@ internal sealed class ColumnBuffers
             _serialized.WriteString(s);
         }
 
-        _serialized.Write(_cols[col].WrittenSpan);
         return _serialized.WrittenSpan;
+    }
+
+    /// <summary>
+    /// A zig-zag delta column re-encoded so that every page of <paramref name="rowsPerPage"/> rows starts from 0 (its
+    /// first value is absolute): a page then decodes without the pages before it. Used for <c>trace.start</c>.
+    /// </summary>
+    public ReadOnlySpan<byte> RebaseDeltasPerPage(int col, int rows, int rowsPerPage)
+    {
+        var r = new ByteReader(_cols[col].WrittenSpan, "builder", 0, Col.Name(col));
+        _scratch.Clear();
+        long acc = 0, prev = 0;
+        for (int i = 0; i < rows; i++)
+        {
+            acc = unchecked(acc + r.ReadZigzag());
+            _scratch.WriteZigzag(i % rowsPerPage == 0 ? acc : unchecked(acc - prev));
+            prev = acc;
+        }
+
+        return _scratch.WrittenSpan;
     }
 
     private Span<byte> Reserve(int col, int n)
     {
+        _rows[col]++;
         var s = _cols[col].GetSpan(n)[..n];
         _cols[col].Advance(n);
         return s;

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.IO.Compression;
 using Rubato.Storage.Backend;
 
@@ -21,7 +20,11 @@ public static class FormatV1
     /// <summary>"RBTI": index object magic.</summary>
     public const uint IndexMagic = 0x49544252;
 
-    public const ushort FormatRevision = 1;
+    /// <summary>
+    /// Layout revision in the data header, footer and index. Revision 2 (paged column chunks with a page index) replaced
+    /// revision 1 (one compressed chunk per column); readers reject other revisions with <see cref="BlockCorruptException"/>.
+    /// </summary>
+    public const ushort FormatRevision = 2;
 
     /// <summary>Data object header: magic u32, revision u16, reserved u16.</summary>
     public const int DataHeaderSize = 8;
@@ -29,8 +32,8 @@ public static class FormatV1
     /// <summary>Data object tail: footer length u32, footer CRC-32C u32, magic u32.</summary>
     public const int DataTailSize = 12;
 
-    /// <summary>Chunk header: codec u8, raw length u32, stored length u32, CRC-32C of stored bytes u32.</summary>
-    public const int ChunkHeaderSize = 13;
+    /// <summary>Row-group directory and footer entry per column: chunk offset u32, chunk length u32, page index length u32.</summary>
+    public const int DirectoryEntrySize = 12;
 
     /// <summary>Index header: magic u32, revision u16, reserved u16, row group count u32, footer offset in data u64.</summary>
     public const int IndexHeaderSize = 20;
@@ -40,105 +43,41 @@ public static class FormatV1
 
     public static string BloomName(int shard) => BloomPrefix + shard.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>Compresses one column chunk into <paramref name="output"/> (header + stored bytes); stores raw when that is smaller.</summary>
-    public static void WriteChunk(ByteWriter output, ReadOnlySpan<byte> raw, BlockCompression codec)
+    /// <summary>
+    /// Appends <paramref name="raw"/> compressed with <paramref name="codec"/> to <paramref name="output"/>; false (and
+    /// nothing appended) when the codec is None, the input is tiny (≤ 64 bytes) or compression would not shrink it.
+    /// </summary>
+    public static bool TryCompress(BlockCompression codec, ReadOnlySpan<byte> raw, ByteWriter output)
     {
-        int headerAt = output.Length;
-        output.GetSpan(ChunkHeaderSize);
-        output.Advance(ChunkHeaderSize);
-        int storedAt = output.Length;
-        var used = BlockCompression.None;
-        if (codec != BlockCompression.None && raw.Length > 64)
+        if (codec == BlockCompression.None || raw.Length <= 64)
         {
-            int bound = raw.Length + (raw.Length / 2) + 64;
-            var dest = output.GetSpan(bound);
-            int written = codec switch
-            {
-                BlockCompression.Brotli => BrotliEncoder.TryCompress(raw, dest, out int w, quality: 4, window: 22) ? w : -1,
-                BlockCompression.Deflate => DeflateTo(raw, dest),
-                _ => -1,
-            };
-            if (written > 0 && written < raw.Length)
-            {
-                output.Advance(written);
-                used = codec;
-            }
+            return false;
         }
 
-        if (used == BlockCompression.None)
+        int bound = raw.Length + (raw.Length / 2) + 64;
+        var dest = output.GetSpan(bound);
+        int written = codec switch
         {
-            output.Write(raw);
+            BlockCompression.Brotli => BrotliEncoder.TryCompress(raw, dest, out int w, quality: 4, window: 22) ? w : -1,
+            BlockCompression.Deflate => DeflateTo(raw, dest),
+            _ => -1,
+        };
+        if (written <= 0 || written >= raw.Length)
+        {
+            return false;
         }
 
-        int stored = output.Length - storedAt;
-        uint crc = Crc32C.Compute(output.Slice(storedAt, stored));
-        var header = output.Slice(headerAt, ChunkHeaderSize);
-        header[0] = (byte)used;
-        BinaryPrimitives.WriteUInt32LittleEndian(header[1..], (uint)raw.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[5..], (uint)stored);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[9..], crc);
+        output.Advance(written);
+        return true;
     }
 
-    /// <summary>Verifies and decompresses one chunk (header + stored bytes) into a fresh array of its raw length.</summary>
-    /// <param name="absoluteOffset">Offset of the chunk in the data object, for error messages.</param>
-    public static byte[] ReadChunk(ReadOnlySpan<byte> chunk, string objectKey, long absoluteOffset, string columnName)
+    /// <summary>Inflates <paramref name="stored"/> into exactly <paramref name="raw"/>; false when the data is not valid or has another length.</summary>
+    public static bool TryInflate(BlockCompression codec, ReadOnlySpan<byte> stored, Span<byte> raw) => codec switch
     {
-        if (chunk.Length < ChunkHeaderSize)
-        {
-            throw new BlockCorruptException(objectKey, absoluteOffset, $"column {columnName}: chunk of {chunk.Length} bytes is shorter than its header");
-        }
-
-        var codec = (BlockCompression)chunk[0];
-        uint rawLen = BinaryPrimitives.ReadUInt32LittleEndian(chunk[1..]);
-        uint storedLen = BinaryPrimitives.ReadUInt32LittleEndian(chunk[5..]);
-        uint crc = BinaryPrimitives.ReadUInt32LittleEndian(chunk[9..]);
-        if (storedLen != chunk.Length - ChunkHeaderSize)
-        {
-            throw new BlockCorruptException(objectKey, absoluteOffset + 5, $"column {columnName}: stored length {storedLen} does not match chunk extent {chunk.Length - ChunkHeaderSize}");
-        }
-
-        if (rawLen > 1 << 30)
-        {
-            throw new BlockCorruptException(objectKey, absoluteOffset + 1, $"column {columnName}: raw length {rawLen} is implausible");
-        }
-
-        var stored = chunk[ChunkHeaderSize..];
-        if (Crc32C.Compute(stored) != crc)
-        {
-            throw new BlockCorruptException(objectKey, absoluteOffset + ChunkHeaderSize, $"column {columnName}: CRC-32C mismatch");
-        }
-
-        var raw = new byte[rawLen];
-        switch (codec)
-        {
-            case BlockCompression.None:
-                if (storedLen != rawLen)
-                {
-                    throw new BlockCorruptException(objectKey, absoluteOffset, $"column {columnName}: uncompressed chunk with raw length {rawLen} != stored {storedLen}");
-                }
-
-                stored.CopyTo(raw);
-                break;
-            case BlockCompression.Brotli:
-                if (!BrotliDecoder.TryDecompress(stored, raw, out int w) || w != rawLen)
-                {
-                    throw new BlockCorruptException(objectKey, absoluteOffset + ChunkHeaderSize, $"column {columnName}: brotli data does not inflate to {rawLen} bytes");
-                }
-
-                break;
-            case BlockCompression.Deflate:
-                if (InflateTo(stored, raw) != rawLen)
-                {
-                    throw new BlockCorruptException(objectKey, absoluteOffset + ChunkHeaderSize, $"column {columnName}: deflate data does not inflate to {rawLen} bytes");
-                }
-
-                break;
-            default:
-                throw new BlockCorruptException(objectKey, absoluteOffset, $"column {columnName}: unknown codec {(byte)codec}");
-        }
-
-        return raw;
-    }
+        BlockCompression.Brotli => BrotliDecoder.TryDecompress(stored, raw, out int w) && w == raw.Length,
+        BlockCompression.Deflate => InflateTo(stored, raw) == raw.Length,
+        _ => false,
+    };
 
     public static string CodecName(BlockCompression c) => c switch
     {

@@ -15,8 +15,9 @@ public sealed class RowGroupReader
     private readonly byte[] _data;
     private readonly string _key;
     private readonly long _baseOffset;
-    private readonly (int Offset, int Length)[] _dir;
+    private readonly (int Offset, int Length, int IndexLength)[] _dir;
     private readonly byte[]?[] _raw = new byte[]?[Col.Count];
+    private readonly int[] _rowsPerPage = new int[Col.Count];
     private readonly long[]?[] _ints = new long[]?[Col.Count];
     private readonly DictColumn?[] _dicts = new DictColumn?[Col.Count];
     private readonly Cursor[] _cursors = new Cursor[Col.Count];
@@ -59,17 +60,18 @@ public sealed class RowGroupReader
             throw new BlockCorruptException(objectKey, baseOffset + 8, $"row group has {cols} columns, format needs {Col.Count}");
         }
 
-        _dir = new (int, int)[cols];
+        _dir = new (int, int, int)[cols];
         for (int c = 0; c < cols; c++)
         {
             int off = (int)r.ReadU32();
             int len = (int)r.ReadU32();
-            if (off < 0 || len < FormatV1.ChunkHeaderSize || (long)off + len > data.Length)
+            int indexLen = (int)r.ReadU32();
+            if (off < 0 || len <= 0 || (long)off + len > data.Length || indexLen <= 0 || indexLen > len)
             {
-                throw r.Corrupt($"column {Col.Name(c)} extent [{off}, +{len}) is outside the {data.Length}-byte row group");
+                throw r.Corrupt($"column {Col.Name(c)} extent [{off}, +{len}) (page index {indexLen}) is outside the {data.Length}-byte row group");
             }
 
-            _dir[c] = (off, len);
+            _dir[c] = (off, len, indexLen);
         }
     }
 
@@ -246,14 +248,15 @@ public sealed class RowGroupReader
             return;
         }
 
-        // Trace starts are zig-zag deltas from the previous trace's start.
+        // Trace starts are zig-zag deltas from the previous trace's start within a page (each page starts from 0).
         var deltas = Ints(Col.TraceStart);
         ExpectRows(Col.TraceStart, deltas.Length, TraceCount);
         _traceStarts = new long[TraceCount];
         long acc = 0;
+        int perPage = _rowsPerPage[Col.TraceStart];
         for (int i = 0; i < TraceCount; i++)
         {
-            acc = unchecked(acc + deltas[i]);
+            acc = i % perPage == 0 ? deltas[i] : unchecked(acc + deltas[i]);
             _traceStarts[i] = acc;
         }
 
@@ -326,8 +329,9 @@ public sealed class RowGroupReader
             return r;
         }
 
-        var (off, len) = _dir[col];
-        r = FormatV1.ReadChunk(_data.AsSpan(off, len), _key, _baseOffset + off, Col.Name(col));
+        var (off, len, indexLen) = _dir[col];
+        r = ColumnPages.ReadWhole(_data.AsSpan(off, len), col, indexLen, _key, _baseOffset + off, out var index);
+        _rowsPerPage[col] = index.RowsPerPage;
         _raw[col] = r;
         return r;
     }

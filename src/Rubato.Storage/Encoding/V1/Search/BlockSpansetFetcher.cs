@@ -211,9 +211,12 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
                 return;
             }
 
-            // Phase 2: fill columns for the candidates.
+            // Phase 2: fill columns for the candidates' traces. Count, key and type columns are read whole (prefix sums
+            // and value indexes need every row); the value columns only in the pages that hold the candidate traces'
+            // rows, unless those are most of the column.
+            var traces = CandidateTraces(scan, candidates.AsSpan(0, spans));
             var fill = plan.FillColumns();
-            await _block.ReadColumnsAsync(rg, fill, data, ct).ConfigureAwait(false);
+            await ReadFillAsync(rg, data, scan, fill, traces, ct).ConfigureAwait(false);
             var fillValues = new HashSet<int>();
             for (int l = 0; l < 5; l++)
             {
@@ -223,7 +226,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
                 }
             }
 
-            await _block.ReadColumnsAsync(rg, fillValues, data, ct).ConfigureAwait(false);
+            await ReadFillAsync(rg, data, scan, fillValues, traces, ct).ConfigureAwait(false);
             RowGroupsScanned++;
             new SpanFiller(plan, scan).Fill(candidates.AsSpan(0, spans), output);
         }
@@ -233,6 +236,213 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             Interlocked.Add(ref _inspectedBytes, data.BytesRead);
             Reads += data.Reads;
         }
+    }
+
+    /// <summary>Trace rows with at least one candidate span, ascending.</summary>
+    private static List<int> CandidateTraces(ColumnScan scan, ReadOnlySpan<bool> candidates)
+    {
+        var traces = new List<int>();
+        for (int t = 0; t < scan.TraceCount; t++)
+        {
+            if (candidates[scan.TraceSpanStart(t)..scan.TraceSpanStart(t + 1)].Contains(true))
+            {
+                traces.Add(t);
+            }
+        }
+
+        return traces;
+    }
+
+    /// <summary>
+    /// Reads fill columns for the rows of <paramref name="traces"/>: whole when the column is a count/key/type/blob
+    /// column (decoded over every row) or when the traces' rows are at least <see cref="WholeColumnRowShare"/> of the
+    /// column's level; otherwise only the pages holding those rows (page index first, then the pages, coalesced).
+    /// </summary>
+    private async Task ReadFillAsync(RowGroupStats rg, RowGroupColumns data, ColumnScan scan, IEnumerable<int> columns, List<int> traces, CancellationToken ct)
+    {
+        // Count/key/type/blob columns first: the row ranges of the others are computed from them.
+        var list = columns.Where(c => !data.Has(c)).ToList();
+        await _block.ReadColumnsAsync(rg, list.Where(c => FillLevel(c) < 0), data, ct).ConfigureAwait(false);
+        var whole = new List<int>();
+        var sparse = new List<(int Column, List<(int From, int To)> Rows)>();
+        var rowsByLevel = new Dictionary<int, List<(int From, int To)>>();
+        foreach (int c in list)
+        {
+            int level = FillLevel(c);
+            if (level < 0)
+            {
+                continue;
+            }
+
+            if (!rowsByLevel.TryGetValue(level, out var rows))
+            {
+                rows = LevelRows(scan, level, traces);
+                rowsByLevel[level] = rows;
+            }
+
+            long needed = 0;
+            foreach (var (from, to) in rows)
+            {
+                needed += to - from;
+            }
+
+            if (needed >= WholeColumnRowShare * LevelRowCount(scan, level))
+            {
+                whole.Add(c);
+            }
+            else if (needed > 0)
+            {
+                sparse.Add((c, rows));
+            }
+        }
+
+        await _block.ReadColumnsAsync(rg, whole, data, ct).ConfigureAwait(false);
+        if (sparse.Count == 0)
+        {
+            return;
+        }
+
+        await _block.ReadPageIndexesAsync(rg, sparse.Select(x => x.Column), data, ct).ConfigureAwait(false);
+        var pages = new List<(int Column, IReadOnlyList<int> Pages)>(sparse.Count);
+        foreach (var (c, rows) in sparse)
+        {
+            pages.Add((c, PageSets.ForRows(data.PageIndex(c)!, rows)));
+        }
+
+        await _block.ReadPagesAsync(rg, pages, data, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Share of a level's rows from which a fill column is read whole rather than page by page.</summary>
+    private const double WholeColumnRowShare = 0.5;
+
+    /// <summary>
+    /// The row level of a fill column that can be read page by page: 0 trace, 1 resource, 2 scope, 3 span, 4 event,
+    /// 5 link, 10 + 8L + which for the string/int/double value column of attribute level L; -1 for columns always
+    /// read whole.
+    /// </summary>
+    private static int FillLevel(int c)
+    {
+        switch (c)
+        {
+            case Col.TraceId or Col.TraceStart or Col.TraceEndDelta or Col.TraceRootService or Col.TraceRootSpanName: return 0;
+            case Col.ResourceServiceName: return 1;
+            case Col.ScopeName or Col.ScopeVersion: return 2;
+            case Col.SpanId or Col.SpanParentId or Col.SpanName or Col.SpanKind or Col.SpanStartDelta or Col.SpanDuration
+                or Col.SpanStatusCode or Col.SpanStatusMessage: return 3;
+            case Col.EventName or Col.EventTimeDelta: return 4;
+            case Col.LinkTraceId or Col.LinkSpanId: return 5;
+            default:
+                if (c >= Col.AttrBase)
+                {
+                    int which = (c - Col.AttrBase) % Col.AttrColumnsPerLevel;
+                    if (which is Col.AttrString or Col.AttrInt or Col.AttrDouble)
+                    {
+                        return 10 + (8 * ((c - Col.AttrBase) / Col.AttrColumnsPerLevel)) + which;
+                    }
+                }
+
+                return -1;
+        }
+    }
+
+    private static int LevelRowCount(ColumnScan scan, int level) => level switch
+    {
+        0 => scan.TraceCount,
+        1 => scan.ResourceCount,
+        2 => scan.ScopeCount,
+        3 => scan.SpanCount,
+        4 => scan.EventStart[scan.SpanCount],
+        5 => scan.LinkStart[scan.SpanCount],
+        _ => ValueRowCount(scan, (AttrLevel)((level - 10) / 8), (level - 10) % 8),
+    };
+
+    /// <summary>Rows of one value column of an attribute level: the attributes of its types.</summary>
+    private static int ValueRowCount(ColumnScan scan, AttrLevel level, int which)
+    {
+        var types = scan.Columns.Raw(Col.Attr(level, Col.AttrType));
+        int n = scan.AttrStart(level)[scan.OwnerCount(level)], count = 0;
+        for (int a = 0; a < n; a++)
+        {
+            count += ValueColumnOf((AnyValueKind)types[a]) == which ? 1 : 0;
+        }
+
+        return count;
+    }
+
+    /// <summary>The value column (<see cref="Col.AttrString"/>, ...) holding values of a kind; -1 for kinds without one read here.</summary>
+    private static int ValueColumnOf(AnyValueKind kind) => kind switch
+    {
+        AnyValueKind.String => Col.AttrString,
+        AnyValueKind.Bool or AnyValueKind.Int => Col.AttrInt,
+        AnyValueKind.Double => Col.AttrDouble,
+        _ => -1,
+    };
+
+    /// <summary>Ascending row ranges of <paramref name="level"/> that belong to <paramref name="traces"/>.</summary>
+    private static List<(int From, int To)> LevelRows(ColumnScan scan, int level, List<int> traces)
+    {
+        var rows = new List<(int From, int To)>(traces.Count);
+        foreach (int t in traces)
+        {
+            int spanFrom = scan.TraceSpanStart(t), spanTo = scan.TraceSpanStart(t + 1);
+            (int From, int To) r = level switch
+            {
+                0 => (t, t + 1),
+                1 => (scan.ResourceStart(t), scan.ResourceStart(t + 1)),
+                2 => (scan.ScopeStartOfTrace(t), scan.ScopeStartOfTrace(t + 1)),
+                3 => (spanFrom, spanTo),
+                4 => (scan.EventStart[spanFrom], scan.EventStart[spanTo]),
+                5 => (scan.LinkStart[spanFrom], scan.LinkStart[spanTo]),
+                _ => (0, 0),
+            };
+            if (level >= 10)
+            {
+                r = ValueRowsOfTrace(scan, (AttrLevel)((level - 10) / 8), (level - 10) % 8, t, spanFrom, spanTo);
+            }
+
+            if (r.To > r.From)
+            {
+                rows.Add(r);
+            }
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// The rows of value column <paramref name="which"/> holding the attributes owned by trace <paramref name="t"/>:
+    /// value columns are dense per type, so one trace's values are contiguous in each.
+    /// </summary>
+    private static (int From, int To) ValueRowsOfTrace(ColumnScan scan, AttrLevel level, int which, int t, int spanFrom, int spanTo)
+    {
+        var (o0, o1) = level switch
+        {
+            AttrLevel.Resource => (scan.ResourceStart(t), scan.ResourceStart(t + 1)),
+            AttrLevel.Scope => (scan.ScopeStartOfTrace(t), scan.ScopeStartOfTrace(t + 1)),
+            AttrLevel.Span => (spanFrom, spanTo),
+            AttrLevel.Event => (scan.EventStart[spanFrom], scan.EventStart[spanTo]),
+            _ => (scan.LinkStart[spanFrom], scan.LinkStart[spanTo]),
+        };
+        var st = scan.AttrStart(level);
+        int a0 = st[o0], a1 = st[o1];
+        if (a1 <= a0)
+        {
+            return (0, 0);
+        }
+
+        var vi = scan.ValueIndex(level);
+        var types = scan.Columns.Raw(Col.Attr(level, Col.AttrType));
+        int from = int.MaxValue, to = 0;
+        for (int a = a0; a < a1; a++)
+        {
+            if (ValueColumnOf((AnyValueKind)types[a]) == which)
+            {
+                from = Math.Min(from, vi[a]);
+                to = Math.Max(to, vi[a] + 1);
+            }
+        }
+
+        return to > from ? (from, to) : (0, 0);
     }
 
     /// <summary>Whether the row group can hold a candidate given which condition keys its key dictionaries contain.</summary>

@@ -97,6 +97,12 @@ internal sealed class ColumnScan : IDisposable
 
     public int SpanTrace(int sp) => _spanTrace![sp];
 
+    /// <summary>Resource rows of trace <paramref name="t"/>: [ResourceStart(t), ResourceStart(t + 1)).</summary>
+    public int ResourceStart(int t) => _resStart![t];
+
+    /// <summary>Scope rows of trace <paramref name="t"/>: [ScopeStartOfTrace(t), ScopeStartOfTrace(t + 1)).</summary>
+    public int ScopeStartOfTrace(int t) => _scopeStart![_resStart![t]];
+
     public int SpanScope(int sp) => _spanScope![sp];
 
     public int SpanResource(int sp) => _scopeRes![_spanScope![sp]];
@@ -210,12 +216,18 @@ internal sealed class ColumnScan : IDisposable
         return s;
     }
 
-    /// <summary>A whole varint/zigzag column, decoded once.</summary>
+    /// <summary>A varint/zigzag column, decoded once (a sparse column: its read pages, other rows zero).</summary>
     public long[] Longs(int col)
     {
         if (_longs[col] is { } v)
         {
             return v;
+        }
+
+        if (_cols.Sparse(col) is { Longs: { } sparse })
+        {
+            _longs[col] = sparse;
+            return sparse;
         }
 
         var raw = _cols.Raw(col);
@@ -238,12 +250,18 @@ internal sealed class ColumnScan : IDisposable
         return v;
     }
 
-    /// <summary>Dictionary ids of every row of a dictionary column.</summary>
+    /// <summary>Dictionary ids of every row of a dictionary column (a sparse column: its read pages, other rows 0).</summary>
     public int[] Ids(int col)
     {
         if (_ids[col] is { } v)
         {
             return v;
+        }
+
+        if (_cols.Sparse(col) is { Ids: { } sparse })
+        {
+            _ids[col] = sparse;
+            return sparse;
         }
 
         var d = GetDict(col);
@@ -279,7 +297,7 @@ internal sealed class ColumnScan : IDisposable
     public ReadOnlySpan<byte> DictBytes(int col, int id)
     {
         var d = GetDict(col);
-        var r = new ByteReader(_cols.Raw(col), _key, 0, Col.Name(col)) { Position = d.Starts[id] };
+        var r = new ByteReader(DictSource(col), _key, 0, Col.Name(col)) { Position = d.Starts[id] };
         return r.ReadBytesWithLength();
     }
 
@@ -346,13 +364,16 @@ internal sealed class ColumnScan : IDisposable
     {
         if (_traceStarts is null)
         {
+            // Deltas from the previous trace within a page; each page's first value is absolute, so a sparse column
+            // decodes correctly in every page it holds.
             var deltas = Longs(Col.TraceStart);
+            int perPage = _cols.RowsPerPage(Col.TraceStart);
             _traceStarts = ArrayPool<long>.Shared.Rent(Math.Max(1, TraceCount));
             _rentedLongs.Add(_traceStarts);
             long acc = 0;
             for (int i = 0; i < TraceCount; i++)
             {
-                acc = unchecked(acc + deltas[i]);
+                acc = i % perPage == 0 ? deltas[i] : unchecked(acc + deltas[i]);
                 _traceStarts[i] = acc;
             }
         }
@@ -426,7 +447,7 @@ internal sealed class ColumnScan : IDisposable
             return d;
         }
 
-        var raw = _cols.Raw(col);
+        var raw = DictSource(col);
         var r = new ByteReader(raw, _key, _cols.RowGroup.Offset + _cols.RowGroup.Columns[col].Offset, Col.Name(col));
         int n = r.ReadCount(raw.Length);
         var starts = new int[n];
@@ -440,6 +461,12 @@ internal sealed class ColumnScan : IDisposable
         _dicts[col] = d;
         return d;
     }
+
+    /// <summary>The bytes a dictionary is parsed from: the whole column (dictionary then ids) or a sparse column's dictionary page.</summary>
+    private byte[] DictSource(int col) =>
+        _cols.Sparse(col) is { } sparse
+            ? sparse.Dictionary ?? throw Corrupt(col, "dictionary page was not read")
+            : _cols.Raw(col);
 
     private sealed record Dict(int[] Starts, string?[] Values, int IdsStart);
 }
