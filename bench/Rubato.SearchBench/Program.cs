@@ -14,7 +14,7 @@ namespace Rubato.SearchBench;
 /// <summary>
 /// Generates (or reuses) a store of several vRubato1 blocks holding ≥5M spans and times four TraceQL searches over all
 /// of them with a limit large enough to force a full scan. Usage:
-/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate] [--column-sizes]</c>.
+/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate] [--column-sizes] [--column-reads]</c>.
 /// </summary>
 public static class Program
 {
@@ -46,6 +46,7 @@ public static class Program
                 case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--regenerate": regenerate = true; break;
                 case "--column-sizes": break;
+                case "--column-reads": break;
                 default:
                     Console.Error.WriteLine($"unknown argument '{args[i]}'");
                     return 2;
@@ -124,6 +125,7 @@ public static class Program
             ("aggregate", "{ kind = server } | count() > 5"),
         };
         var options = new SearchOptions { Limit = 1_000_000, SpansPerSpanSet = 3 };
+        var columnReads = new List<(string Name, long[] Filter, long[] Fill)>();
         Console.WriteLine();
         Console.WriteLine("| query | median ms | runs ms | traces | bytes read | % of data | % of block | rg skipped stats/dict/no-cand/scanned |");
         Console.WriteLine("|---|---:|---|---:|---:|---:|---:|---|");
@@ -147,11 +149,25 @@ public static class Program
             }
 
             times.Sort();
+            columnReads.Add((name, lastFetcher!.FilterBytesByColumn, lastFetcher.FillBytesByColumn));
             double median = times[times.Count / 2];
             ulong read = lastFetcher!.InspectedBytes;
             Console.WriteLine(
                 $"| {name} `{text.Replace("|", "\\|", StringComparison.Ordinal)}` | {median:F0} | {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} | {last!.Traces.Count:N0} | {read:N0} | "
                 + $"{100.0 * read / dataBytes:F2}% | {100.0 * read / blockBytes:F2}% | {lastFetcher.RowGroupsSkippedByStats}/{lastFetcher.RowGroupsSkippedByDictionary}/{lastFetcher.RowGroupsWithoutCandidates}/{lastFetcher.RowGroupsScanned} |");
+        }
+
+        if (args.Contains("--column-reads"))
+        {
+            // Where each query's bytes went (last run): per column, filter pass / fill pass, largest first.
+            foreach (var (name, filter, fill) in columnReads)
+            {
+                Console.WriteLine($"{name}: filter {filter.Sum():N0} B, fill {fill.Sum():N0} B");
+                foreach (int c in Enumerable.Range(0, Col.Count).Where(c => filter[c] + fill[c] > 0).OrderByDescending(c => filter[c] + fill[c]).Take(12))
+                {
+                    Console.WriteLine($"  {Col.Name(c),-24} filter {filter[c],12:N0} B  fill {fill[c],12:N0} B");
+                }
+            }
         }
 
         Console.WriteLine($"load average after: {LoadAverage()}");

@@ -36,11 +36,22 @@ public sealed class BlockBuilderOptions
     public long RowGroupSizeBytes { get; set; } = 8L * 1024 * 1024;
 
     /// <summary>
-    /// Target uncompressed bytes per data page of a column chunk (each column gets a fixed number of rows per page
-    /// chosen from this). Smaller pages let a scan read less around the rows it needs but compress worse and give a
-    /// longer page index. Default 2 KiB.
+    /// Traces whose rows share one data page: every column of a row group gets a fixed number of rows per page, about
+    /// this many traces' worth (a trace-level column holds this many rows per page, a span-level column about this many
+    /// traces' spans). A scan that needs a few traces reads the pages holding them; smaller pages read less around each
+    /// trace but compress worse and make the page index (~7 bytes per page) longer. Default 16.
     /// </summary>
-    public int PageSizeBytes { get; set; } = 2 * 1024;
+    public int TracesPerPage { get; set; } = 16;
+
+    /// <summary>
+    /// Lower bound of a data page's compressed bytes (estimated per column): columns that compress to a few bytes per
+    /// trace (counts, keys, types) get pages of many traces, since small pages would cost them compression and index
+    /// entries while saving little. Default 512.
+    /// </summary>
+    public int MinPageStoredBytes { get; set; } = 512;
+
+    /// <summary>Upper bound of a data page's uncompressed bytes, whatever <see cref="TracesPerPage"/> gives. Default 16 KiB.</summary>
+    public int PageSizeBytes { get; set; } = 16 * 1024;
 
     /// <summary>Compaction level written to meta (0 for freshly flushed blocks).</summary>
     public uint CompactionLevel { get; set; }
@@ -72,6 +83,16 @@ public sealed class BlockBuilderOptions
         if (BloomShardSizeBytes < 64)
         {
             throw new ArgumentException($"BlockBuilderOptions.BloomShardSizeBytes must be at least 64, got {BloomShardSizeBytes}");
+        }
+
+        if (TracesPerPage < 1)
+        {
+            throw new ArgumentException($"BlockBuilderOptions.TracesPerPage must be at least 1, got {TracesPerPage}");
+        }
+
+        if (MinPageStoredBytes < 1)
+        {
+            throw new ArgumentException($"BlockBuilderOptions.MinPageStoredBytes must be positive, got {MinPageStoredBytes}");
         }
 
         if (PageSizeBytes < 64)

@@ -337,9 +337,16 @@ public sealed class BackendBlockV1 : IBackendBlock
 
                 result.BytesRead += n;
                 result.Reads++;
+                result.BytesReadByColumn[extents[i].Column] += n;
                 for (int k = i; k <= j; k++)
                 {
                     var e = extents[k];
+                    if (k > i)
+                    {
+                        result.BytesReadByColumn[e.Column] += e.Length;
+                        result.BytesReadByColumn[extents[i].Column] -= e.Length;
+                    }
+
                     consume(e, buf.AsSpan((int)(e.Start - start), e.Length), rowGroup.Offset + e.Start);
                 }
             }

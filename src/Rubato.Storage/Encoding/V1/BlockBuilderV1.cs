@@ -204,7 +204,8 @@ public sealed class BlockBuilderV1 : IBlockBuilder
             int start = _rgBytes.Length;
             var values = _cols.Values(c);
             int rows = _cols.Rows(c);
-            int perPage = ColumnPages.RowsPerPage(rows, values.Length, _options.PageSizeBytes);
+            long stored = ColumnPages.EstimateStored(values, _options.Compression, _pageScratch);
+            int perPage = ColumnPages.RowsPerPage(rows, values.Length, stored, _rgTraces, _options);
             if (c == Col.TraceStart)
             {
                 values = _cols.RebaseDeltasPerPage(c, rows, perPage);

@@ -7,8 +7,8 @@ namespace Rubato.Storage.Encoding.V1;
 /// <param name="Stored">Stored bytes; equal to <paramref name="Raw"/> when the page is kept uncompressed.</param>
 /// <param name="Raw">Uncompressed bytes.</param>
 /// <param name="Crc">CRC-32C of the stored bytes.</param>
-/// <param name="Min">Smallest value (Varint/Zigzag columns with stats only).</param>
-/// <param name="Max">Largest value (Varint/Zigzag columns with stats only).</param>
+/// <param name="Min">Smallest value (Zigzag columns only).</param>
+/// <param name="Max">Largest value (Zigzag columns only).</param>
 public readonly record struct PageInfo(int Offset, int Stored, int Raw, uint Crc, long Min, long Max);
 
 /// <summary>
@@ -48,7 +48,7 @@ public sealed class ColumnPageIndex
 
     public IReadOnlyList<PageInfo> Pages { get; }
 
-    /// <summary>Whether <see cref="PageInfo.Min"/>/<see cref="PageInfo.Max"/> are set (Varint and Zigzag columns).</summary>
+    /// <summary>Whether <see cref="PageInfo.Min"/>/<see cref="PageInfo.Max"/> are set (Zigzag columns: times, durations, int attributes).</summary>
     public bool HasStats { get; }
 
     public int PageOf(int row) => row / RowsPerPage;
@@ -73,18 +73,37 @@ public static class ColumnPages
     private const int MaxRawBytes = 1 << 30;
 
     /// <summary>
-    /// Rows per page for a column of <paramref name="rows"/> rows over <paramref name="valueBytes"/> raw bytes, so pages
-    /// hold about <paramref name="pageSizeBytes"/> raw bytes.
+    /// Rows per page for a column of <paramref name="rows"/> rows over <paramref name="valueBytes"/> raw bytes (about
+    /// <paramref name="storedBytes"/> once compressed) in a row group of <paramref name="traces"/> traces: about
+    /// <paramref name="options"/>.TracesPerPage traces' rows, but pages of at least MinPageStoredBytes stored (a column
+    /// that compresses to little gains nothing from small pages and would pay their index entries and lost compression)
+    /// and at most PageSizeBytes raw.
     /// </summary>
-    public static int RowsPerPage(int rows, int valueBytes, int pageSizeBytes)
+    public static int RowsPerPage(int rows, int valueBytes, long storedBytes, int traces, BlockBuilderOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         if (rows <= 0)
         {
             return 1;
         }
 
-        long r = (long)rows * pageSizeBytes / Math.Max(1, valueBytes);
-        return (int)Math.Clamp(r, 1, rows);
+        long byTraces = ((long)rows * options.TracesPerPage + Math.Max(1, traces) - 1) / Math.Max(1, traces);
+        long byMinStored = (long)rows * options.MinPageStoredBytes / Math.Max(1, storedBytes);
+        long byMaxBytes = (long)rows * options.PageSizeBytes / Math.Max(1, valueBytes);
+        return (int)Math.Clamp(Math.Min(Math.Max(byTraces, byMinStored), byMaxBytes), 1, rows);
+    }
+
+    /// <summary>Estimated stored size of <paramref name="raw"/>: compresses a prefix of up to 16 KiB and scales.</summary>
+    public static long EstimateStored(ReadOnlySpan<byte> raw, BlockCompression codec, ByteWriter scratch)
+    {
+        var sample = raw[..Math.Min(raw.Length, 16 * 1024)];
+        scratch.Clear();
+        if (sample.Length == 0 || !FormatV1.TryCompress(codec, sample, scratch))
+        {
+            return raw.Length;
+        }
+
+        return (long)raw.Length * scratch.Length / sample.Length;
     }
 
     /// <summary>
@@ -104,7 +123,7 @@ public static class ColumnPages
     {
         var kind = Col.Kind(column);
         bool isDict = kind == ColumnKind.Dict;
-        bool stats = kind is ColumnKind.Varint or ColumnKind.Zigzag;
+        bool stats = kind == ColumnKind.Zigzag;
         int pageCount = rows == 0 ? 0 : ((rows - 1) / rowsPerPage) + 1;
 
         // Pages are compressed into scratch first: the index in front of them needs their stored lengths.
@@ -181,6 +200,11 @@ public static class ColumnPages
         if (isDict != (Col.Kind(column) == ColumnKind.Dict))
         {
             throw r.Corrupt("dictionary flag does not match the column kind");
+        }
+
+        if (stats != (Col.Kind(column) == ColumnKind.Zigzag))
+        {
+            throw r.Corrupt("stats flag does not match the column kind");
         }
 
         int rows = r.ReadCount(int.MaxValue);

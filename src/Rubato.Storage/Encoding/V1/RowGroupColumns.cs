@@ -27,6 +27,12 @@ public sealed class RowGroupColumns
     /// <summary>Range requests issued for this row group so far (neighbouring extents are coalesced into one).</summary>
     public int Reads { get; internal set; }
 
+    /// <summary>
+    /// <see cref="BytesRead"/> split by column (a coalesced gap between two extents counts for the first one), so a
+    /// benchmark can show where a query's bytes go.
+    /// </summary>
+    public long[] BytesReadByColumn { get; } = new long[Col.Count];
+
     /// <summary>Whether the whole column was read.</summary>
     public bool Has(int column) => _raw[column] is not null;
 

@@ -42,8 +42,14 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     /// <summary>Column bytes (stored, compressed) read from the data object. The footer, cached per block, is not counted.</summary>
     public ulong InspectedBytes => (ulong)Interlocked.Read(ref _inspectedBytes);
 
-    /// <summary>Range requests issued for column chunks.</summary>
+    /// <summary>Range requests issued for column chunks and pages.</summary>
     public int Reads { get; private set; }
+
+    /// <summary>Bytes read per column (<see cref="Col"/>) while finding candidates (dictionaries, filter columns).</summary>
+    public long[] FilterBytesByColumn { get; } = new long[Col.Count];
+
+    /// <summary>Bytes read per column while filling candidate spans (the second pass).</summary>
+    public long[] FillBytesByColumn { get; } = new long[Col.Count];
 
     /// <summary>Row groups skipped from footer statistics alone (no chunk read).</summary>
     public int RowGroupsSkippedByStats { get; private set; }
@@ -161,6 +167,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
                 RowGroupsSkippedByDictionary++;
                 Interlocked.Add(ref _inspectedBytes, data.BytesRead);
                 Reads += data.Reads;
+                Accumulate(data.BytesReadByColumn, FilterBytesByColumn, null);
                 return;
             }
         }
@@ -175,7 +182,15 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             }
         }
 
+        if (!plan.Everything && cols.Contains(Col.SpanDuration))
+        {
+            cols.Remove(Col.SpanDuration);
+            data ??= new RowGroupColumns(rg);
+            await ReadDurationPagesAsync(plan, rg, data, ct).ConfigureAwait(false);
+        }
+
         data = await _block.ReadColumnsAsync(rg, cols, data, ct).ConfigureAwait(false);
+        long[]? filterBytes = null;
         using var scan = new ColumnScan(data, DataKey);
         scan.DecodeStructure();
         int spans = scan.SpanCount;
@@ -205,6 +220,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
                 any = Select(plan, scan, candidates.AsSpan(0, spans));
             }
 
+            filterBytes = (long[])data.BytesReadByColumn.Clone();
             if (!any)
             {
                 RowGroupsWithoutCandidates++;
@@ -235,6 +251,49 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             ArrayPool<bool>.Shared.Return(candidates);
             Interlocked.Add(ref _inspectedBytes, data.BytesRead);
             Reads += data.Reads;
+            Accumulate(data.BytesReadByColumn, FilterBytesByColumn, filterBytes);
+        }
+    }
+
+    /// <summary>Adds one row group's per-column bytes: up to <paramref name="filter"/> (a snapshot) to the filter pass, the rest to the fill pass.</summary>
+    private void Accumulate(long[] total, long[] filterTotals, long[]? filter)
+    {
+        for (int c = 0; c < Col.Count; c++)
+        {
+            long f = filter?[c] ?? total[c];
+            filterTotals[c] += f;
+            FillBytesByColumn[c] += total[c] - f;
+        }
+    }
+
+    /// <summary>
+    /// Reads <c>span.duration</c> for the duration conditions: its page index first, then only the pages whose min/max
+    /// let some duration condition hold (the whole column when that is at least half of the pages). Rows of the pages
+    /// left out match no duration condition; <see cref="Select"/> masks them.
+    /// </summary>
+    private async Task ReadDurationPagesAsync(SearchPlan plan, RowGroupStats rg, RowGroupColumns data, CancellationToken ct)
+    {
+        await _block.ReadPageIndexesAsync(rg, [Col.SpanDuration], data, ct).ConfigureAwait(false);
+        var index = data.PageIndex(Col.SpanDuration)!;
+        var pages = new List<int>();
+        for (int p = 0; p < index.Pages.Count; p++)
+        {
+            var page = index.Pages[p];
+            if (plan.Conds.Any(c => c.Kind == CondKind.Duration && c.CouldMatchDurations(page.Min, page.Max)))
+            {
+                pages.Add(p);
+            }
+        }
+
+        if (pages.Count >= WholeColumnRowShare * index.Pages.Count)
+        {
+            await _block.ReadColumnsAsync(rg, [Col.SpanDuration], data, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            // Even with no page to read, the (empty) sparse column marks every row as not matching.
+            data.SparseFor(Col.SpanDuration, index);
+            await _block.ReadPagesAsync(rg, [(Col.SpanDuration, pages)], data, ct).ConfigureAwait(false);
         }
     }
 
@@ -494,23 +553,37 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
 
         var ids = scan.Ids(keyCol);
         var types = scan.Columns.Raw(Col.Attr(level, Col.AttrType));
-        int n = scan.AttrStart(level)[scan.OwnerCount(level)];
-        bool s = false, i = false, d = false, b = false;
-        for (int a = 0; a < n; a++)
+        var st = scan.AttrStart(level);
+        int owners = scan.OwnerCount(level);
+        int svc = level == AttrLevel.Resource ? scan.ServiceNameKeyId : -1;
+        bool s = false, i = false, d = false, b = false, svcColumn = false;
+        for (int o = 0; o < owners; o++)
         {
-            if (!keyIds.Contains(ids[a]))
+            bool svcSeen = false;
+            for (int a = st[o]; a < st[o + 1]; a++)
             {
-                continue;
-            }
+                bool first = ids[a] == svc && !svcSeen;
+                svcSeen |= ids[a] == svc;
+                if (!keyIds.Contains(ids[a]))
+                {
+                    continue;
+                }
 
-            switch ((AnyValueKind)types[a])
-            {
-                case AnyValueKind.String: s = true; break;
-                case AnyValueKind.Bool or AnyValueKind.Int: i = true; break;
-                case AnyValueKind.Double: d = true; break;
-                case AnyValueKind.Array: b = true; break;
-                default: break; // bytes and kvlist are nil in TraceQL: their values are never read
+                switch ((AnyValueKind)types[a])
+                {
+                    case AnyValueKind.String when first: svcColumn = true; break; // ColumnScan.IsServiceNameCopy
+                    case AnyValueKind.String: s = true; break;
+                    case AnyValueKind.Bool or AnyValueKind.Int: i = true; break;
+                    case AnyValueKind.Double: d = true; break;
+                    case AnyValueKind.Array: b = true; break;
+                    default: break; // bytes and kvlist are nil in TraceQL: their values are never read
+                }
             }
+        }
+
+        if (svcColumn)
+        {
+            into.Add(Col.ResourceServiceName);
         }
 
         if (s)
@@ -546,6 +619,16 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             foreach (var c in plan.Conds)
             {
                 ConditionEvaluator.Evaluate(c, scan, one);
+                if (c.Kind == CondKind.Duration && scan.Columns.Sparse(Col.SpanDuration) is { } sparse)
+                {
+                    // Pages not read hold no span this condition can match (their min/max ruled it out).
+                    int perPage = sparse.Index.RowsPerPage;
+                    for (int s = 0; s < spans; s++)
+                    {
+                        one[s] &= sparse.Loaded[s / perPage];
+                    }
+                }
+
                 for (int s = 0; s < spans; s++)
                 {
                     candidates[s] = plan.All ? candidates[s] & one[s] : candidates[s] | one[s];
@@ -595,6 +678,12 @@ public sealed class MultiBlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     public int RowGroupsWithoutCandidates => _fetchers.Sum(f => f.RowGroupsWithoutCandidates);
 
     public int RowGroupsScanned => _fetchers.Sum(f => f.RowGroupsScanned);
+
+    /// <summary>Per column: bytes read by the filter pass over all blocks.</summary>
+    public long[] FilterBytesByColumn => [.. Enumerable.Range(0, Col.Count).Select(c => _fetchers.Sum(f => f.FilterBytesByColumn[c]))];
+
+    /// <summary>Per column: bytes read by the fill pass over all blocks.</summary>
+    public long[] FillBytesByColumn => [.. Enumerable.Range(0, Col.Count).Select(c => _fetchers.Sum(f => f.FillBytesByColumn[c]))];
 
     public async IAsyncEnumerable<Spanset> FetchAsync(FetchSpansRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -818,7 +907,7 @@ internal sealed class SpanFiller
             }
 
             bag ??= new AttributeBag(2);
-            bag.Add(_scan.DictString(keyCol, keys[a]), _scan.AttrValue(level, a));
+            bag.Add(_scan.DictString(keyCol, keys[a]), _scan.AttrValue(level, a, owner));
         }
 
         return bag ?? AttributeBag.Empty;

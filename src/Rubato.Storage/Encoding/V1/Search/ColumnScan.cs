@@ -33,6 +33,7 @@ internal sealed class ColumnScan : IDisposable
     private int[]? _spanScope;
     private int[]? _scopeRes;
     private long[]? _traceStarts;
+    private int? _serviceNameKeyId;
 
     public ColumnScan(RowGroupColumns cols, string objectKey)
     {
@@ -159,10 +160,51 @@ internal sealed class ColumnScan : IDisposable
         return v;
     }
 
-    /// <summary>The attribute value of attribute row <paramref name="a"/> (its value column must have been read).</summary>
-    public TraceQLValue AttrValue(AttrLevel level, int a)
+    /// <summary>Key id of <c>service.name</c> in the resource key dictionary (-1 when absent), looked up once.</summary>
+    public int ServiceNameKeyId => _serviceNameKeyId ??= FindInDict(Col.Attr(AttrLevel.Resource, Col.AttrKey), "service.name"u8);
+
+    /// <summary>
+    /// Whether resource attribute row <paramref name="a"/> of resource <paramref name="owner"/> is the resource's first
+    /// <c>service.name</c> attribute and a string. Its value then equals row <paramref name="owner"/> of
+    /// <c>resource.service_name</c> (the builder copies the first string <c>service.name</c> there), a column ~7× smaller
+    /// than the resource string values, so scans read that instead.
+    /// </summary>
+    public bool IsServiceNameCopy(AttrLevel level, int owner, int a)
+    {
+        if (level != AttrLevel.Resource || owner < 0 || ServiceNameKeyId < 0)
+        {
+            return false;
+        }
+
+        var keys = Ids(Col.Attr(AttrLevel.Resource, Col.AttrKey));
+        if (keys[a] != ServiceNameKeyId || (AnyValueKind)_cols.Raw(Col.Attr(AttrLevel.Resource, Col.AttrType))[a] != AnyValueKind.String)
+        {
+            return false;
+        }
+
+        for (int b = AttrStart(AttrLevel.Resource)[owner]; b < a; b++)
+        {
+            if (keys[b] == ServiceNameKeyId)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The attribute value of attribute row <paramref name="a"/> (its value column must have been read; for the first
+    /// string <c>service.name</c> of a resource whose <paramref name="owner"/> is given, <c>resource.service_name</c>).
+    /// </summary>
+    public TraceQLValue AttrValue(AttrLevel level, int a, int owner = -1)
     {
         var kind = (AnyValueKind)_cols.Raw(Col.Attr(level, Col.AttrType))[a];
+        if (kind == AnyValueKind.String && IsServiceNameCopy(level, owner, a))
+        {
+            return TraceQLValue.FromString(Str(Col.ResourceServiceName, owner));
+        }
+
         int vi = ValueIndex(level)[a];
         switch (kind)
         {
@@ -219,15 +261,15 @@ internal sealed class ColumnScan : IDisposable
     /// <summary>A varint/zigzag column, decoded once (a sparse column: its read pages, other rows zero).</summary>
     public long[] Longs(int col)
     {
+        // A sparse column is not cached: later reads may add pages to it or replace it with the whole column.
+        if (_cols.Sparse(col) is { Longs: { } sparse })
+        {
+            return sparse;
+        }
+
         if (_longs[col] is { } v)
         {
             return v;
-        }
-
-        if (_cols.Sparse(col) is { Longs: { } sparse })
-        {
-            _longs[col] = sparse;
-            return sparse;
         }
 
         var raw = _cols.Raw(col);
@@ -253,15 +295,14 @@ internal sealed class ColumnScan : IDisposable
     /// <summary>Dictionary ids of every row of a dictionary column (a sparse column: its read pages, other rows 0).</summary>
     public int[] Ids(int col)
     {
+        if (_cols.Sparse(col) is { Ids: { } sparse })
+        {
+            return sparse;
+        }
+
         if (_ids[col] is { } v)
         {
             return v;
-        }
-
-        if (_cols.Sparse(col) is { Ids: { } sparse })
-        {
-            _ids[col] = sparse;
-            return sparse;
         }
 
         var d = GetDict(col);

@@ -349,6 +349,8 @@ internal static class ConditionEvaluator
         int strCol = Col.Attr(level, Col.AttrString);
         bool[]? strTable = null;
         int[]? strIds = null;
+        bool[]? svcTable = null;
+        int[]? svcIds = null;
         try
         {
             for (int o = 0; o < owners; o++)
@@ -362,7 +364,14 @@ internal static class ConditionEvaluator
                     }
 
                     found = true;
-                    if ((AnyValueKind)types[a] == AnyValueKind.String)
+                    if ((AnyValueKind)types[a] == AnyValueKind.String && level == AttrLevel.Resource && keyId == scan.ServiceNameKeyId)
+                    {
+                        // The first service.name of the resource, a string: resource.service_name holds its value.
+                        svcTable ??= DictTable(c, scan, Col.ResourceServiceName, out _);
+                        svcIds ??= scan.Ids(Col.ResourceServiceName);
+                        m = svcTable[svcIds[o]];
+                    }
+                    else if ((AnyValueKind)types[a] == AnyValueKind.String)
                     {
                         strTable ??= DictTable(c, scan, strCol, out _);
                         strIds ??= scan.Ids(strCol);
@@ -370,7 +379,7 @@ internal static class ConditionEvaluator
                     }
                     else
                     {
-                        m = c.Condition.CouldMatch(scan.AttrValue(level, a));
+                        m = c.Condition.CouldMatch(scan.AttrValue(level, a, o));
                     }
 
                     break;
@@ -385,6 +394,11 @@ internal static class ConditionEvaluator
             if (strTable is not null)
             {
                 ArrayPool<bool>.Shared.Return(strTable);
+            }
+
+            if (svcTable is not null)
+            {
+                ArrayPool<bool>.Shared.Return(svcTable);
             }
         }
     }

@@ -203,13 +203,19 @@ internal sealed class CondPlan
             return true;
         }
 
-        return Condition.Op switch
-        {
-            ConditionOp.Greater or ConditionOp.GreaterEqual => Condition.CouldMatch(TraceQLValue.FromDuration((long)rg.MaxSpanDurationNanos)),
-            ConditionOp.Less or ConditionOp.LessEqual => Condition.CouldMatch(TraceQLValue.FromDuration((long)rg.MinSpanDurationNanos)),
-            _ => true,
-        };
+        return CouldMatchDurations((long)rg.MinSpanDurationNanos, (long)rg.MaxSpanDurationNanos);
     }
+
+    /// <summary>
+    /// Whether a <see cref="CondKind.Duration"/> condition can hold for some span whose duration is in [min, max]
+    /// (a row group's or a page's range); only range comparisons are decided, others answer true.
+    /// </summary>
+    public bool CouldMatchDurations(long min, long max) => Condition.Op switch
+    {
+        ConditionOp.Greater or ConditionOp.GreaterEqual => Condition.CouldMatch(TraceQLValue.FromDuration(max)),
+        ConditionOp.Less or ConditionOp.LessEqual => Condition.CouldMatch(TraceQLValue.FromDuration(min)),
+        _ => true,
+    };
 }
 
 /// <summary>A fetch request compiled once per <see cref="BlockSpansetFetcher.FetchAsync"/>: conditions and fields to fill.</summary>
