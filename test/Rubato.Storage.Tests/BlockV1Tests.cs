@@ -35,7 +35,17 @@ public sealed class BlockV1Tests : IDisposable
         {
             var compression = compressions[run++ % compressions.Length];
             var ids = traces.Select((_, i) => new TraceId((ulong)i * 31, (ulong)run)).ToArray();
-            var opts = new BlockBuilderOptions { TenantId = Tenant, BlockId = Guid.NewGuid(), RowGroupSizeBytes = 2000, Compression = compression };
+            // Pages of one or two traces (or 64 raw bytes) so most chunks have several pages, cut inside traces.
+            var opts = new BlockBuilderOptions
+            {
+                TenantId = Tenant,
+                BlockId = Guid.NewGuid(),
+                RowGroupSizeBytes = 2000,
+                Compression = compression,
+                TracesPerPage = 1 + (run % 2),
+                MinPageStoredBytes = 1,
+                PageSizeBytes = run % 3 == 0 ? 64 : 16 * 1024,
+            };
             using var builder = Encodings.Default.CreateBlockBuilder(opts);
             for (int i = 0; i < traces.Length; i++)
             {

@@ -181,6 +181,68 @@ public sealed class BlockSearchTests : IDisposable
         Assert.True(fetcher.InspectedBytes > 0 || fetcher.RowGroupsSkippedByStats > 0);
     }
 
+    [Theory]
+    [MemberData(nameof(QueryData))]
+    public async Task SearchAsync_SmallPages_EqualsModelFetcher(string query)
+    {
+        // Pages of one trace (or 64 raw bytes, cutting traces' rows across pages): the fill pass reads most columns page
+        // by page, including value columns of nested (array, kvlist) attributes' neighbours and event/link columns.
+        var data = SearchDataset.Generate(300, seed: 43);
+        var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 64 * 1024, configure: o =>
+        {
+            o.TracesPerPage = 1;
+            o.MinPageStoredBytes = 1;
+            o.PageSizeBytes = 64;
+        });
+        var (expected, actual, _) = await CompareAsync(query, data, [block]);
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public async Task FetchAsync_MatchInOnePage_ReadsOnlyThatPage()
+    {
+        // One row group of 400 traces, pages of 4 traces; one span of trace 200 takes 2 h, no other span reaches 1 h.
+        var data = SearchDataset.Generate(400, seed: 17, maxSpans: 6);
+        foreach (var (_, _, s) in data.SelectMany(d => d.Trace.AllSpans()))
+        {
+            s.EndTimeUnixNano = s.StartTimeUnixNano + Math.Min(s.DurationNanos, 3_000_000_000UL);
+        }
+
+        var target = data[200].Trace.AllSpans().First().Span;
+        target.EndTimeUnixNano = target.StartTimeUnixNano + 7_200_000_000_000UL;
+        var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 1 << 24, configure: o =>
+        {
+            o.TracesPerPage = 4;
+            o.MinPageStoredBytes = 1;
+        });
+        var rg = Assert.Single(await block.GetFooterAsync(CancellationToken.None));
+        var indexes = new RowGroupColumns(rg);
+        await block.ReadPageIndexesAsync(rg, [Col.SpanDuration, Col.TraceId], indexes, CancellationToken.None);
+        long dataSize = (await _store.GetAsync(ObjectKeys.BlockObject(block.Meta.TenantId, block.Meta.BlockId, FormatV1.DataName), CancellationToken.None))!.Length;
+        _store.Reset();
+
+        var (expected, actual, fetcher) = await CompareAsync("{ duration > 1h }", data, [block]);
+        Assert.Equal(expected, actual);
+        Assert.Contains(SearchResultJson.TraceIdHex(data[200].Id), actual, StringComparison.Ordinal);
+
+        // Filter pass: span.duration's page index plus the one page whose max reaches 1 h.
+        var duration = indexes.PageIndex(Col.SpanDuration)!;
+        var hits = Enumerable.Range(0, duration.Pages.Count).Where(p => duration.Pages[p].Max > 3_600_000_000_000L).ToList();
+        int hit = Assert.Single(hits);
+        Assert.True(duration.Pages.Count > 50, $"{duration.Pages.Count} duration pages");
+        Assert.Equal(duration.HeaderLength + duration.Pages[hit].Stored, fetcher.FilterBytesByColumn[Col.SpanDuration]);
+
+        // Fill pass: trace.id's page index plus the page holding trace 200 (traces 200..203).
+        var traceIds = indexes.PageIndex(Col.TraceId)!;
+        Assert.Equal(4, traceIds.RowsPerPage);
+        Assert.Equal(traceIds.HeaderLength + traceIds.Pages[200 / 4].Stored, fetcher.FillBytesByColumn[Col.TraceId]);
+
+        // Everything the store served is what the fetcher counted: besides these pages, the count columns read whole
+        // to map spans to traces, and every other fill column's page index and page(s) of trace 200.
+        Assert.Equal((long)fetcher.InspectedBytes, _store.BytesRead);
+        Assert.True(_store.BytesRead * 5 < dataSize, $"read {_store.BytesRead} of {dataSize} bytes");
+    }
+
     [Fact]
     public async Task SearchAsync_TableOverDataset_MostQueriesMatchSomething()
     {

@@ -34,9 +34,11 @@ public static class SearchDataset
     }
 
     /// <summary>Writes a block of the traces and opens it.</summary>
-    public static async Task<BackendBlockV1> WriteBlockAsync(IObjectStore store, IEnumerable<(TraceId Id, Trace Trace)> traces, int rowGroupBytes, BlockCompression compression = BlockCompression.Brotli)
+    public static async Task<BackendBlockV1> WriteBlockAsync(
+        IObjectStore store, IEnumerable<(TraceId Id, Trace Trace)> traces, int rowGroupBytes, BlockCompression compression = BlockCompression.Brotli, Action<BlockBuilderOptions>? configure = null)
     {
         var opts = new BlockBuilderOptions { TenantId = "search", BlockId = Guid.NewGuid(), RowGroupSizeBytes = rowGroupBytes, Compression = compression };
+        configure?.Invoke(opts);
         using var builder = Encodings.Default.CreateBlockBuilder(opts);
         foreach (var (id, trace) in traces)
         {
