@@ -14,7 +14,8 @@ namespace Rubato.SearchBench;
 /// <summary>
 /// Generates (or reuses) a store of several vRubato1 blocks holding ≥5M spans and times four TraceQL searches over all
 /// of them with a limit large enough to force a full scan. Usage:
-/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate] [--column-sizes] [--column-reads]</c>.
+/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate] [--column-sizes] [--column-reads] [--traces-per-page N] [--min-page-stored-bytes N]</c>
+/// (the page options apply when the store is generated).
 /// </summary>
 public static class Program
 {
@@ -35,6 +36,7 @@ public static class Program
         int tracesPerBlock = 100_000;
         int runs = 3;
         bool regenerate = false;
+        var pageOptions = new BlockBuilderOptions();
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -45,6 +47,8 @@ public static class Program
                 case "--traces-per-block": tracesPerBlock = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--regenerate": regenerate = true; break;
+                case "--traces-per-page": pageOptions.TracesPerPage = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--min-page-stored-bytes": pageOptions.MinPageStoredBytes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--column-sizes": break;
                 case "--column-reads": break;
                 default:
@@ -68,7 +72,7 @@ public static class Program
         var store = new LocalObjectStore(storeDir);
         if (!File.Exists(manifest))
         {
-            await GenerateAsync(store, manifest, traces, spansPerTrace, tracesPerBlock).ConfigureAwait(false);
+            await GenerateAsync(store, manifest, traces, spansPerTrace, tracesPerBlock, pageOptions).ConfigureAwait(false);
         }
         else
         {
@@ -186,7 +190,7 @@ public static class Program
         }
     }
 
-    private static async Task GenerateAsync(LocalObjectStore store, string manifest, int traces, int spansPerTrace, int tracesPerBlock)
+    private static async Task GenerateAsync(LocalObjectStore store, string manifest, int traces, int spansPerTrace, int tracesPerBlock, BlockBuilderOptions pageOptions)
     {
         var sw = Stopwatch.StartNew();
         int blockCount = (traces + tracesPerBlock - 1) / tracesPerBlock;
@@ -196,7 +200,13 @@ public static class Program
         // its index so the dataset is the same on every run.
         await Parallel.ForEachAsync(Enumerable.Range(0, blockCount), new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (b, ct) =>
         {
-            var opts = new BlockBuilderOptions { TenantId = Tenant, BlockId = Guid.NewGuid() };
+            var opts = new BlockBuilderOptions
+            {
+                TenantId = Tenant,
+                BlockId = Guid.NewGuid(),
+                TracesPerPage = pageOptions.TracesPerPage,
+                MinPageStoredBytes = pageOptions.MinPageStoredBytes,
+            };
             var rnd = new Random(1000 + b);
             int first = b * tracesPerBlock;
             int count = Math.Min(tracesPerBlock, traces - first);
