@@ -131,8 +131,8 @@ public static class Program
         var options = new SearchOptions { Limit = 1_000_000, SpansPerSpanSet = 3 };
         var columnReads = new List<(string Name, long[] Filter, long[] Fill)>();
         Console.WriteLine();
-        Console.WriteLine("| query | median ms | runs ms | traces | bytes read | % of data | % of block | rg skipped stats/dict/no-cand/scanned |");
-        Console.WriteLine("|---|---:|---|---:|---:|---:|---:|---|");
+        Console.WriteLine("| query | median ms | runs ms | traces | bytes read | % of data | % of block | requests | rg skipped stats/dict/no-cand/scanned |");
+        Console.WriteLine("|---|---:|---|---:|---:|---:|---:|---:|---|");
         foreach (var (name, text) in queries)
         {
             var root = TraceQLParser.ParseAndValidate(text);
@@ -158,7 +158,7 @@ public static class Program
             ulong read = lastFetcher!.InspectedBytes;
             Console.WriteLine(
                 $"| {name} `{text.Replace("|", "\\|", StringComparison.Ordinal)}` | {median:F0} | {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} | {last!.Traces.Count:N0} | {read:N0} | "
-                + $"{100.0 * read / dataBytes:F2}% | {100.0 * read / blockBytes:F2}% | {lastFetcher.RowGroupsSkippedByStats}/{lastFetcher.RowGroupsSkippedByDictionary}/{lastFetcher.RowGroupsWithoutCandidates}/{lastFetcher.RowGroupsScanned} |");
+                + $"{100.0 * read / dataBytes:F2}% | {100.0 * read / blockBytes:F2}% | {lastFetcher.Reads:N0} | {lastFetcher.RowGroupsSkippedByStats}/{lastFetcher.RowGroupsSkippedByDictionary}/{lastFetcher.RowGroupsWithoutCandidates}/{lastFetcher.RowGroupsScanned} |");
         }
 
         if (args.Contains("--column-reads"))

@@ -201,14 +201,15 @@ public sealed class BlockSearchTests : IDisposable
     [Fact]
     public async Task FetchAsync_MatchInOnePage_ReadsOnlyThatPage()
     {
-        // One row group of 400 traces, pages of 4 traces; one span of trace 200 takes 2 h, no other span reaches 1 h.
-        var data = SearchDataset.Generate(400, seed: 17, maxSpans: 6);
+        // One row group of 2000 traces, pages of 4 traces; one span of trace 1000 takes 2 h, no other span reaches 1 h.
+        // (Trace 1000's pages sit mid-chunk, further than the page coalescing gap from other columns' pages.)
+        var data = SearchDataset.Generate(2000, seed: 17, maxSpans: 6);
         foreach (var (_, _, s) in data.SelectMany(d => d.Trace.AllSpans()))
         {
             s.EndTimeUnixNano = s.StartTimeUnixNano + Math.Min(s.DurationNanos, 3_000_000_000UL);
         }
 
-        var target = data[200].Trace.AllSpans().First().Span;
+        var target = data[1000].Trace.AllSpans().First().Span;
         target.EndTimeUnixNano = target.StartTimeUnixNano + 7_200_000_000_000UL;
         var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 1 << 24, configure: o =>
         {
@@ -223,7 +224,7 @@ public sealed class BlockSearchTests : IDisposable
 
         var (expected, actual, fetcher) = await CompareAsync("{ duration > 1h }", data, [block]);
         Assert.Equal(expected, actual);
-        Assert.Contains(SearchResultJson.TraceIdHex(data[200].Id), actual, StringComparison.Ordinal);
+        Assert.Contains(SearchResultJson.TraceIdHex(data[1000].Id), actual, StringComparison.Ordinal);
 
         // Filter pass: span.duration's page index plus the one page whose max reaches 1 h.
         var duration = indexes.PageIndex(Col.SpanDuration)!;
@@ -232,10 +233,10 @@ public sealed class BlockSearchTests : IDisposable
         Assert.True(duration.Pages.Count > 50, $"{duration.Pages.Count} duration pages");
         Assert.Equal(duration.HeaderLength + duration.Pages[hit].Stored, fetcher.FilterBytesByColumn[Col.SpanDuration]);
 
-        // Fill pass: trace.id's page index plus the page holding trace 200 (traces 200..203).
+        // Fill pass: trace.id's page index plus the page holding trace 1000 (traces 1000..1003).
         var traceIds = indexes.PageIndex(Col.TraceId)!;
         Assert.Equal(4, traceIds.RowsPerPage);
-        Assert.Equal(traceIds.HeaderLength + traceIds.Pages[200 / 4].Stored, fetcher.FillBytesByColumn[Col.TraceId]);
+        Assert.Equal(traceIds.HeaderLength + traceIds.Pages[1000 / 4].Stored, fetcher.FillBytesByColumn[Col.TraceId]);
 
         // Everything the store served is what the fetcher counted: besides these pages, the count columns read whole
         // to map spans to traces, and every other fill column's page index and page(s) of trace 200.

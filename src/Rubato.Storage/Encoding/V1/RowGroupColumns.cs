@@ -1,10 +1,12 @@
+using System.Buffers;
+
 namespace Rubato.Storage.Encoding.V1;
 
 /// <summary>
 /// A subset of one row group's columns, decompressed and CRC-checked (what <see cref="BackendBlockV1.ReadColumnsAsync"/>
 /// and <see cref="BackendBlockV1.ReadPagesAsync"/> return for scans that read only what a query needs). A column is
 /// absent, whole (<see cref="Has"/>: every row, raw bytes as revision 1 laid them out) or sparse
-/// (<see cref="Sparse"/>: only some pages decoded, into row-indexed arrays whose other rows are zero). Further
+/// (<see cref="Sparse"/>: only some pages decoded, into row-indexed arrays whose other rows are undefined). Further
 /// columns and pages can be added to the same instance by later reads.
 /// </summary>
 /// <remarks>Not thread-safe; one instance per row group scan.</remarks>
@@ -41,7 +43,7 @@ public sealed class RowGroupColumns
 
     /// <summary>
     /// The raw bytes of a column (layout per <see cref="Col.Kind"/>). For a sparse fixed-width or byte column, a buffer
-    /// of the full column length holding the read pages at their row positions. Throws when the column was not read,
+    /// of at least the full column length holding the read pages at their row positions. Throws when the column was not read,
     /// or is sparse and of a variable-width kind (use <see cref="Sparse"/>).
     /// </summary>
     public byte[] Raw(int column)
@@ -80,10 +82,25 @@ public sealed class RowGroupColumns
     internal void SetIndex(int column, ColumnPageIndex index) => _pageIndex[column] = index;
 
     internal SparseColumn SparseFor(int column, ColumnPageIndex index) => _sparse[column] ??= new SparseColumn(index);
+
+    /// <summary>
+    /// Returns the sparse columns' row arrays to the shared pools; the instance must not be used afterwards. Callers
+    /// that copy out what they need (the search fetcher, once its spansets are built) call this to spare the GC a
+    /// few large arrays per row group.
+    /// </summary>
+    public void ReturnBuffers()
+    {
+        for (int c = 0; c < _sparse.Length; c++)
+        {
+            _sparse[c]?.Return();
+            _sparse[c] = null;
+        }
+    }
 }
 
 /// <summary>
-/// Pages of one column decoded into arrays indexed by row (rows of pages not read stay zero): fixed-width and byte
+/// Pages of one column decoded into arrays indexed by row (rows of pages not read hold garbage; arrays may be longer
+/// than the column): fixed-width and byte
 /// columns as raw bytes at their positions, Varint/Zigzag as longs, dictionary columns as ids plus the dictionary.
 /// Blob columns are never read sparsely.
 /// </summary>
@@ -91,15 +108,16 @@ public sealed class SparseColumn
 {
     internal SparseColumn(ColumnPageIndex index)
     {
+        // Rented, not cleared: only rows of pages in Loaded are ever read, and those are overwritten when decoded.
         Index = index;
         Loaded = new bool[index.Pages.Count];
         switch (Col.Kind(index.Column))
         {
-            case ColumnKind.Byte: Positional = new byte[index.Rows]; break;
-            case ColumnKind.Fixed8: Positional = new byte[index.Rows * 8L]; break;
-            case ColumnKind.Fixed16: Positional = new byte[index.Rows * 16L]; break;
-            case ColumnKind.Varint or ColumnKind.Zigzag: Longs = new long[index.Rows]; break;
-            case ColumnKind.Dict: Ids = new int[index.Rows]; break;
+            case ColumnKind.Byte: Positional = ArrayPool<byte>.Shared.Rent(Math.Max(1, index.Rows)); break;
+            case ColumnKind.Fixed8: Positional = ArrayPool<byte>.Shared.Rent(Math.Max(1, index.Rows * 8)); break;
+            case ColumnKind.Fixed16: Positional = ArrayPool<byte>.Shared.Rent(Math.Max(1, index.Rows * 16)); break;
+            case ColumnKind.Varint or ColumnKind.Zigzag: Longs = ArrayPool<long>.Shared.Rent(Math.Max(1, index.Rows)); break;
+            case ColumnKind.Dict: Ids = ArrayPool<int>.Shared.Rent(Math.Max(1, index.Rows)); break;
             default: throw new ArgumentException($"column {Col.Name(index.Column)} cannot be read sparsely", nameof(index));
         }
     }
@@ -117,4 +135,22 @@ public sealed class SparseColumn
 
     /// <summary>The raw dictionary page (dictionary columns), once read.</summary>
     public byte[]? Dictionary { get; internal set; }
+
+    internal void Return()
+    {
+        if (Positional is not null)
+        {
+            ArrayPool<byte>.Shared.Return(Positional);
+        }
+
+        if (Longs is not null)
+        {
+            ArrayPool<long>.Shared.Return(Longs);
+        }
+
+        if (Ids is not null)
+        {
+            ArrayPool<int>.Shared.Return(Ids);
+        }
+    }
 }

@@ -249,6 +249,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         finally
         {
             ArrayPool<bool>.Shared.Return(candidates);
+            data.ReturnBuffers(); // the spansets hold copies; nothing refers to the page arrays any more
             Interlocked.Add(ref _inspectedBytes, data.BytesRead);
             Reads += data.Reads;
             Accumulate(data.BytesReadByColumn, FilterBytesByColumn, filterBytes);
@@ -678,6 +679,9 @@ public sealed class MultiBlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     public int RowGroupsWithoutCandidates => _fetchers.Sum(f => f.RowGroupsWithoutCandidates);
 
     public int RowGroupsScanned => _fetchers.Sum(f => f.RowGroupsScanned);
+
+    /// <summary>Range requests issued to the object store over all blocks.</summary>
+    public int Reads => _fetchers.Sum(f => f.Reads);
 
     /// <summary>Per column: bytes read by the filter pass over all blocks.</summary>
     public long[] FilterBytesByColumn => [.. Enumerable.Range(0, Col.Count).Select(c => _fetchers.Sum(f => f.FilterBytesByColumn[c]))];
