@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Rubato.TraceQL.Engine;
 
 namespace Rubato.QueryFrontend;
@@ -106,4 +107,38 @@ public sealed class DelegateSearchSource : ISearchSource
 
     public ValueTask<IReadOnlyList<SearchJob>> PlanAsync(string tenantId, SearchRange range, CancellationToken cancellationToken) =>
         _plan(tenantId, range, cancellationToken);
+}
+
+/// <summary>
+/// Wraps a fetcher over data that may disappear while it is recent (an ingester's complete block deleted after
+/// compaction): when the wrapped fetcher fails with an exception <c>vanished</c> accepts, the fetch ends quietly with
+/// what it yielded so far instead of failing the whole search. Other failures and cancellation pass through.
+/// </summary>
+public sealed class VanishingDataFetcher(ISpansetFetcher inner, Func<Exception, bool> vanished) : ISpansetFetcher, IFetchStatistics
+{
+    public ulong InspectedBytes => (inner as IFetchStatistics)?.InspectedBytes ?? 0;
+
+    public async IAsyncEnumerable<Spanset> FetchAsync(FetchSpansRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var e = inner.FetchAsync(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        while (true)
+        {
+            bool more;
+            try
+            {
+                more = await e.MoveNextAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (vanished(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                more = false;
+            }
+
+            if (!more)
+            {
+                yield break;
+            }
+
+            yield return e.Current;
+        }
+    }
 }

@@ -273,21 +273,47 @@ public sealed partial class RubatoApp
         var store = _store!;
         // Each search job opens its block afresh, so its index and footer come from the shared cache when configured.
         var blockCaches = _blockCaches;
-        List<SearchJob> BlockJobs(IEnumerable<BlockMeta> metas, SearchRange range)
+        // The ingester's complete blocks may be compacted and deleted while it still lists them (when
+        // compacted_block_retention is shorter than complete_block_timeout): a vanished one contributes nothing
+        // instead of failing the search; its spans are in the compacted block.
+        static bool Vanished(Exception e) => e is ObjectNotFoundException;
+        static async Task Tolerant(Task read)
+        {
+            try
+            {
+                await read;
+            }
+            catch (ObjectNotFoundException)
+            {
+            }
+        }
+
+        List<SearchJob> BlockJobs(IEnumerable<BlockMeta> metas, SearchRange range, bool mayVanish = false)
         {
             var window = new Rubato.Common.Contracts.TimeRange(range.StartUnixNanos / 1_000_000_000, (range.EndUnixNanos + 999_999_999) / 1_000_000_000);
             return metas
                 .Where(m => m.Overlaps(window) && m.Version == FormatV1.Version)
                 .Select(m => new SearchJob(
                     $"block {m.BlockId}",
-                    _ => ValueTask.FromResult<Rubato.TraceQL.Engine.ISpansetFetcher>(
-                        new BlockSpansetFetcher(new BackendBlockV1(m, store, blockCaches))),
+                    _ =>
+                    {
+                        Rubato.TraceQL.Engine.ISpansetFetcher fetcher = new BlockSpansetFetcher(new BackendBlockV1(m, store, blockCaches));
+                        return ValueTask.FromResult(mayVanish ? new VanishingDataFetcher(fetcher, Vanished) : fetcher);
+                    },
                     isBlock: true,
                     bytes: (ulong)Math.Max(0, m.Size))
                 {
                     Block = new SearchJobBlock(m.BlockId, m.StartTime.ToUnixTimeSeconds(), m.EndTime.ToUnixTimeSeconds()),
-                    CollectTagNames = (c, from, to, ct) => BlockTagSearch.CollectTagNamesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct),
-                    CollectTagValues = (c, from, to, ct) => BlockTagSearch.CollectTagValuesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct),
+                    CollectTagNames = (c, from, to, ct) =>
+                    {
+                        var read = BlockTagSearch.CollectTagNamesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct);
+                        return mayVanish ? Tolerant(read) : read;
+                    },
+                    CollectTagValues = (c, from, to, ct) =>
+                    {
+                        var read = BlockTagSearch.CollectTagValuesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct);
+                        return mayVanish ? Tolerant(read) : read;
+                    },
                 })
                 .ToList();
         }
@@ -298,7 +324,7 @@ public sealed partial class RubatoApp
             new DelegateSearchSource("ingester", isRecent: true, (tenant, range, ct) =>
             {
                 var jobs = new List<SearchJob> { SearchJob.ForFetcher("ingester", ingester.CreateFetcher(tenant, range.StartUnixNanos, range.EndUnixNanos)) };
-                jobs.AddRange(BlockJobs(ingester.CompleteBlocks(tenant), range));
+                jobs.AddRange(BlockJobs(ingester.CompleteBlocks(tenant), range, mayVanish: true));
                 return ValueTask.FromResult<IReadOnlyList<SearchJob>>(jobs);
             }),
             new DelegateSearchSource("blocks", isRecent: false, (tenant, range, ct) =>
