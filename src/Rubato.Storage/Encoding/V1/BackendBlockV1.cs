@@ -30,17 +30,27 @@ public sealed record RowGroupStats(
 /// Shared caches a <see cref="BackendBlockV1"/> consults before the object store (any may be null: that part is not
 /// cached). Values are keyed by tenant and block id and blocks never change once written, so entries need no
 /// invalidation. Keys: <c>&lt;tenant&gt;/&lt;block&gt;/bloom-N</c> (<see cref="CacheRole.Bloom"/>),
-/// <c>&lt;tenant&gt;/&lt;block&gt;/index</c> (<see cref="CacheRole.TraceIdIndex"/>) and
-/// <c>&lt;tenant&gt;/&lt;block&gt;/footer</c> (<see cref="CacheRole.ParquetFooter"/>).
+/// <c>&lt;tenant&gt;/&lt;block&gt;/index</c> (<see cref="CacheRole.TraceIdIndex"/>),
+/// <c>&lt;tenant&gt;/&lt;block&gt;/footer</c> (<see cref="CacheRole.ParquetFooter"/>) and
+/// <c>&lt;tenant&gt;/&lt;block&gt;/page-index-&lt;row group offset&gt;-&lt;column&gt;</c> (<see cref="CacheRole.ParquetOffsetIdx"/>;
+/// a column chunk's page index holds both Tempo's offset index (page extents) and column index (page min/max), so
+/// <see cref="CacheRole.ParquetColumnIdx"/> is served by the same entries).
 /// </summary>
-public sealed record BlockCaches(ICache? Bloom, ICache? TraceIdIndex, ICache? Footer)
+public sealed record BlockCaches(ICache? Bloom, ICache? TraceIdIndex, ICache? Footer, ICache? PageIndex = null)
 {
-    /// <summary>The role caches of <paramref name="provider"/>; null when none of the three roles is configured.</summary>
+    /// <summary>
+    /// The role caches of <paramref name="provider"/>; null when none of the roles is configured. The page index cache
+    /// is the <c>parquet-offset-idx</c> cache, else the <c>parquet-column-idx</c> one.
+    /// </summary>
     public static BlockCaches? From(CacheProvider provider)
     {
         ArgumentNullException.ThrowIfNull(provider);
-        var c = new BlockCaches(provider.For(CacheRole.Bloom), provider.For(CacheRole.TraceIdIndex), provider.For(CacheRole.ParquetFooter));
-        return c.Bloom is null && c.TraceIdIndex is null && c.Footer is null ? null : c;
+        var c = new BlockCaches(
+            provider.For(CacheRole.Bloom),
+            provider.For(CacheRole.TraceIdIndex),
+            provider.For(CacheRole.ParquetFooter),
+            provider.For(CacheRole.ParquetOffsetIdx) ?? provider.For(CacheRole.ParquetColumnIdx));
+        return c.Bloom is null && c.TraceIdIndex is null && c.Footer is null && c.PageIndex is null ? null : c;
     }
 }
 
@@ -183,7 +193,10 @@ public sealed class BackendBlockV1 : IBackendBlock
 
     /// <summary>
     /// Reads the page indexes of the listed columns (the head of each chunk; lengths from the footer) that
-    /// <paramref name="into"/> does not have yet, so a scan can pick pages by row or by min/max.
+    /// <paramref name="into"/> does not have yet, so a scan can pick pages by row or by min/max. With a page index cache
+    /// (<see cref="BlockCaches.PageIndex"/>) the wanted indexes are looked up first in one multi-get; only misses (and
+    /// cached bytes that fail the index's own checks) are read from the store, and those bytes are then stored in the
+    /// background. Cache hits are not counted in <see cref="RowGroupColumns.BytesRead"/>: it counts store bytes.
     /// </summary>
     public async ValueTask ReadPageIndexesAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns into, CancellationToken ct)
     {
@@ -200,9 +213,72 @@ public sealed class BackendBlockV1 : IBackendBlock
             }
         }
 
+        var cache = _caches?.PageIndex;
+        if (cache is not null && extents.Count > 0)
+        {
+            await TakePageIndexesFromCacheAsync(cache, rowGroup, extents, result, ct).ConfigureAwait(false);
+        }
+
         await ReadExtentsAsync(rowGroup, extents, result, (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
-            result.SetIndex(e.Column, ColumnPages.ParseIndex(bytes, e.Column, rowGroup.Columns[e.Column].Length, DataKey, at)), ct).ConfigureAwait(false);
+        {
+            result.SetIndex(e.Column, ColumnPages.ParseIndex(bytes, e.Column, rowGroup.Columns[e.Column].Length, DataKey, at));
+            if (cache is not null)
+            {
+                CacheSetInBackground(cache, PageIndexCacheKey(rowGroup, e.Column), bytes.ToArray());
+            }
+
+        }, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Sets every page index of <paramref name="extents"/> that the cache holds (parsed and checked exactly like store
+    /// bytes) and removes those extents. A miss, a failing cache, or bytes of the wrong length or failing the checks
+    /// leave the extent to be read from the store.
+    /// </summary>
+    private async ValueTask TakePageIndexesFromCacheAsync(ICache cache, RowGroupStats rowGroup, List<Extent> extents, RowGroupColumns result, CancellationToken ct)
+    {
+        var keys = new string[extents.Count];
+        for (int k = 0; k < keys.Length; k++)
+        {
+            keys[k] = PageIndexCacheKey(rowGroup, extents[k].Column);
+        }
+
+        byte[]?[] hits;
+        try
+        {
+            hits = await cache.GetManyAsync(keys, ct).ConfigureAwait(false);
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            return; // ICache promises not to throw; this guards the query against one that does anyway.
+        }
+
+        for (int k = extents.Count - 1; k >= 0; k--)
+        {
+            var e = extents[k];
+            if (k >= hits.Length || hits[k] is not { } bytes || bytes.Length != e.Length)
+            {
+                continue;
+            }
+
+            try
+            {
+                result.SetIndex(e.Column, ColumnPages.ParseIndex(bytes, e.Column, rowGroup.Columns[e.Column].Length, DataKey, rowGroup.Offset + e.Start));
+                extents.RemoveAt(k);
+            }
+            catch (BlockCorruptException)
+            {
+                // A damaged entry: the store's bytes are read and replace it.
+            }
+        }
+    }
+
+    /// <summary>
+    /// The cache key of one chunk's page index. The row group is named by its offset in the data object (unique in the
+    /// block) and the column by its number, which the block's format revision fixes for the block's lifetime.
+    /// </summary>
+    private string PageIndexCacheKey(RowGroupStats rowGroup, int column) =>
+        ObjectKeys.BlockObject(Meta.TenantId, Meta.BlockId, $"page-index-{rowGroup.Offset}-{column}");
 
     /// <summary>
     /// Reads only the listed pages of columns whose page index <paramref name="into"/> already holds
