@@ -30,6 +30,11 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "metrics")
+        {
+            return await MetricsBench.RunAsync(args[1..]).ConfigureAwait(false);
+        }
+
         string storeDir = Path.Combine(Path.GetTempPath(), "rubato-searchbench-store");
         int traces = 500_000;
         int spansPerTrace = 10;

@@ -270,6 +270,9 @@ public static class AstPrinter
                     break;
                 }
 
+            case MetricsScalar n:
+                sb.Append(n.Value.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+                break;
             default:
                 throw new ArgumentException($"unknown metrics expression {m.GetType().Name}", nameof(m));
         }

@@ -304,6 +304,14 @@ public sealed record MetricsMath(ArithmeticOp Op, MetricsExpr Left, MetricsExpr 
     public override IEnumerable<AstNode> Children() => new AstNode[] { Left, Right }.Concat(SecondStages);
 }
 
+/// <summary>A number in metrics arithmetic: <c>({ } | rate()) * 60</c>; it applies to every series of the other side.</summary>
+public sealed record MetricsScalar(double Value) : MetricsExpr
+{
+    public override ValueList<SecondStageElement> SecondStages { get; init; } = ValueList<SecondStageElement>.Empty;
+
+    public override IEnumerable<AstNode> Children() => [];
+}
+
 /// <summary>One <c>with(name = value)</c> query hint.</summary>
 public sealed record Hint(string Name, LiteralExpr Value) : AstNode
 {

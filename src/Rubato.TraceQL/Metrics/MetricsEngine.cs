@@ -131,6 +131,8 @@ public sealed class CompiledMetricsQuery
                 Collect(m.Left, leaves);
                 Collect(m.Right, leaves);
                 break;
+            case MetricsScalar:
+                break;
             default:
                 throw new TraceQLEvaluationException($"unsupported metrics expression '{e}'");
         }

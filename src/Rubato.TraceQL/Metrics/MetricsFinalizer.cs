@@ -19,6 +19,14 @@ internal static class MetricsFinalizer
                 int i = next++;
                 series = FinalizeLeaf(leaves[i], partials[i], range, maxExemplars);
                 break;
+            case MetricsMath { Right: MetricsScalar rs } m:
+                series = [.. Evaluate(m.Left, leaves, partials, ref next, range, maxExemplars)
+                    .Select(s => new TimeSeries(s.Labels, Apply(m.Op, s.Values, Fill(rs.Value, s.Values.Length))))];
+                break;
+            case MetricsMath { Left: MetricsScalar ls } m:
+                series = [.. Evaluate(m.Right, leaves, partials, ref next, range, maxExemplars)
+                    .Select(s => new TimeSeries(s.Labels, Apply(m.Op, Fill(ls.Value, s.Values.Length), s.Values)))];
+                break;
             case MetricsMath m:
                 var left = Evaluate(m.Left, leaves, partials, ref next, range, maxExemplars);
                 var right = Evaluate(m.Right, leaves, partials, ref next, range, maxExemplars);
@@ -248,6 +256,13 @@ internal static class MetricsFinalizer
         }
 
         return result;
+    }
+
+    private static double[] Fill(double v, int n)
+    {
+        var a = new double[n];
+        Array.Fill(a, v);
+        return a;
     }
 
     private static double[] Apply(ArithmeticOp op, double[] a, double[] b)

@@ -383,6 +383,18 @@ public static class TraceQLParser
                     "scalar expressions use + - * / % ^ and compare with = != < <= > >=");
             }
 
+            if ((left is MetricsExpr && NumberOf(right) is not null) || (NumberOf(left) is not null && right is MetricsExpr))
+            {
+                if (ArithmeticFor(op.Kind) is ArithmeticOp.Add or ArithmeticOp.Sub or ArithmeticOp.Mul or ArithmeticOp.Div)
+                {
+                    MetricsExpr l = left as MetricsExpr ?? new MetricsScalar(NumberOf(left)!.Value) { Span = left.Span };
+                    MetricsExpr r = right as MetricsExpr ?? new MetricsScalar(NumberOf(right)!.Value) { Span = right.Span };
+                    return new MetricsMath(ArithmeticFor(op.Kind)!.Value, l, r, ValueList<SecondStageElement>.Empty) { Span = span };
+                }
+
+                throw ParseErrors.Create(_text, op.Offset, $"operator '{opText}' cannot combine a metrics query with a number", "metrics queries combine with + - * /");
+            }
+
             if (left is MetricsExpr lm && right is MetricsExpr rm)
             {
                 if (ArithmeticFor(op.Kind) is ArithmeticOp.Add or ArithmeticOp.Sub or ArithmeticOp.Mul or ArithmeticOp.Div)
@@ -396,6 +408,14 @@ public static class TraceQLParser
             throw ParseErrors.Create(_text, op.Offset, $"operator '{opText}' cannot combine {Describe(left)} with {Describe(right)}",
                 "spansets, scalar expressions and metrics queries cannot be mixed; wrap a pipeline in parentheses, e.g. '({ } | count() > 1) && { }'");
         }
+
+        /// <summary>The value of a plain numeric constant (int or float), else null.</summary>
+        private static double? NumberOf(AstNode n) => n switch
+        {
+            ScalarLiteral { Value: IntLiteral i } => i.Value,
+            ScalarLiteral { Value: FloatLiteral f } => f.Value,
+            _ => null,
+        };
 
         private static string Describe(AstNode n) => n switch
         {

@@ -66,6 +66,8 @@ public static class TraceQLValidator
 
                 ValidateSecondStages(m.SecondStages);
                 break;
+            case MetricsScalar:
+                break;
             case MetricsMath math:
                 ValidateQuery(math.Left);
                 ValidateQuery(math.Right);

@@ -212,6 +212,30 @@ public sealed class MetricsEngineTests
         Assert.Equal(expected, Single(result, $"{{resource.service.name=\"{svc}\"}}").Values);
     }
 
+    [Theory]
+    [InlineData("({ } | count_over_time() by (resource.service.name)) * 60", 60.0, 0.0)]
+    [InlineData("({ } | count_over_time() by (resource.service.name)) / 2", 0.5, 0.0)]
+    [InlineData("100 - ({ } | count_over_time() by (resource.service.name))", -1.0, 100.0)]
+    [InlineData("({ } | count_over_time() by (resource.service.name)) + 1.5", 1.0, 1.5)]
+    public async Task Arithmetic_WithScalar_AppliesToEveryPoint(string query, double factor, double offset)
+    {
+        var (start, end, step) = Range(0, 600, 60);
+        var result = await Run(query, start, end, step);
+        var grid = new Grid(start, end, step);
+        foreach (var svc in MetricsData.Services)
+        {
+            var expected = grid.Counts(Data.Spans.Where(s => s.Service == svc)).Select(c => (c * factor) + offset).ToArray();
+            Assert.Equal(expected, Single(result, $"{{resource.service.name=\"{svc}\"}}").Values);
+        }
+    }
+
+    [Fact]
+    public void Arithmetic_WithScalar_PrintsAndReparses()
+    {
+        var q = TraceQLParser.ParseAndValidate("({ } | rate()) * 60");
+        Assert.Equal(q, TraceQLParser.ParseAndValidate(q.ToString()));
+    }
+
     [Fact]
     public async Task Compare_ErrorSelection_CountsSelectionAndBaselinePerService()
     {
