@@ -82,7 +82,7 @@ public static class Program
         var hits = Enumerable.Range(0, lookups).Select(_ => ids[rng.Next(ids.Count)]).ToArray();
         var misses = Enumerable.Range(0, lookups).Select(_ => new TraceId((ulong)rng.NextInt64() | 1UL << 62, (ulong)rng.NextInt64())).ToArray();
 
-        BlockCaches NewCaches(ICache shared) => new(shared, shared, shared, PageIndex: shared);
+        BlockCaches NewCaches(ICache shared) => new(shared, shared, shared, PageIndex: shared, Page: shared);
         ICache NewSharedCache(string name) => memcached is null
             ? new MemoryCache(name, 1L << 30, TimeSpan.Zero, metrics)
             : new MemcachedCache(name, new MemcachedConfig { Addresses = memcached.Address, Timeout = TimeSpan.FromSeconds(1) }, metrics);

@@ -13,8 +13,9 @@ using Xunit;
 namespace Rubato.Storage.Tests.Search;
 
 /// <summary>
-/// The <c>parquet-offset-idx</c> role (<see cref="BlockCaches.PageIndex"/>): a search over a block opened again with a
-/// warm cache takes every page index from the cache, and a cache that throws changes no result. Store range reads are
+/// The <c>parquet-offset-idx</c> and <c>parquet-page</c> roles (<see cref="BlockCaches.PageIndex"/>,
+/// <see cref="BlockCaches.Page"/>): a search over a block opened again with a warm cache takes every page index and
+/// small page from the cache, damaged entries are read again and repaired, and a cache that throws changes no result. Store range reads are
 /// recorded by a decorator over the real local store.
 /// </summary>
 public sealed class PageIndexCacheTests : IDisposable
@@ -125,13 +126,79 @@ public sealed class PageIndexCacheTests : IDisposable
 
     [Theory]
     [InlineData("{ duration > 1s }")]
+    [InlineData("{ span.http.method = \"GET\" && status = error }")]
+    [InlineData("{ resource.service.name = \"cart\" } | select(span.http.method)")]
+    [InlineData("{ span.needle = \"found-1\" }")]
+    public async Task SearchAsync_WarmPageCache_ReadsOnlyWholeChunksFromStore(string query)
+    {
+        var (_, meta) = await WritePagedBlockAsync();
+        // The footer is cached too: it is the one other range of the data object a search reads.
+        var caches = new BlockCaches(null, null, _cache, _cache, _cache);
+        var chunks = await ChunkStartsAsync(meta);
+        string expected = await SearchAsync(query, [new BackendBlockV1(meta, _store)]);
+
+        _store.Clear();
+        string cold = await SearchAsync(query, [new BackendBlockV1(meta, _store, caches)]);
+        int coldPartial = PartialChunkReads(chunks);
+        _store.Clear();
+        string warm = await SearchAsync(query, [new BackendBlockV1(meta, _store, caches)]);
+
+        Assert.Equal(expected, cold);
+        Assert.Equal(expected, warm);
+        Assert.True(coldPartial > 0, "the cold search read no page or page index from the store");
+
+        // Every page here is far below MaxCachedPageBytes, so only whole chunks (read whole by design) remain.
+        Assert.Equal(0, PartialChunkReads(chunks));
+    }
+
+    [Fact]
+    public async Task SearchAsync_DamagedCachedPages_SameResultAndEntriesRepaired()
+    {
+        const string query = "{ span.needle = \"found-1\" }";
+        var (_, meta) = await WritePagedBlockAsync();
+        var caches = new BlockCaches(null, null, null, _cache, _cache);
+        string expected = await SearchAsync(query, [new BackendBlockV1(meta, _store, caches)]);
+
+        var block = new BackendBlockV1(meta, _store);
+        var damaged = new List<(string Key, byte[] Good)>();
+        foreach (var rg in await block.GetFooterAsync(CancellationToken.None))
+        {
+            var cols = new RowGroupColumns(rg);
+            var all = Enumerable.Range(0, Col.Count).ToArray();
+            await block.ReadPageIndexesAsync(rg, all, cols, CancellationToken.None);
+            foreach (var (c, page) in all.SelectMany(c => cols.PageIndex(c)!.Pages.Select(p => (c, p))))
+            {
+                long at = rg.Offset + rg.Columns[c].Offset + page.Offset;
+                string key = ObjectKeys.BlockObject(meta.TenantId, meta.BlockId, $"page-{at}-{page.Stored}");
+                if (await _cache.GetAsync(key) is { } good)
+                {
+                    var bad = good.ToArray();
+                    bad[bad.Length / 2] ^= 0x5A;
+                    await _cache.SetAsync(key, bad);
+                    damaged.Add((key, good.ToArray()));
+                }
+            }
+        }
+
+        string again = await SearchAsync(query, [new BackendBlockV1(meta, _store, caches)]);
+
+        Assert.NotEmpty(damaged);
+        Assert.Equal(expected, again);
+        foreach (var (key, good) in damaged)
+        {
+            Assert.Equal(good, await _cache.GetAsync(key));
+        }
+    }
+
+    [Theory]
+    [InlineData("{ duration > 1s }")]
     [InlineData("{ span.http.method = \"GET\" || status = error }")]
     public async Task SearchAsync_ThrowingCache_SameResultAsWithoutCache(string query)
     {
         var (_, meta) = await WritePagedBlockAsync();
         string expected = await SearchAsync(query, [new BackendBlockV1(meta, _store)]);
         var throwing = new ThrowingCache(_cache);
-        var caches = new BlockCaches(throwing, throwing, throwing, throwing);
+        var caches = new BlockCaches(throwing, throwing, throwing, throwing, throwing);
 
         string first = await SearchAsync(query, [new BackendBlockV1(meta, _store, caches)]);
         string second = await SearchAsync(query, [new BackendBlockV1(meta, _store, caches)]);
@@ -145,7 +212,7 @@ public sealed class PageIndexCacheTests : IDisposable
     private async Task<(List<(TraceId Id, Trace Trace)> Data, BlockMeta Meta)> WritePagedBlockAsync()
     {
         var data = SearchDataset.Generate(400, seed: 7);
-        var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 32 * 1024, configure: o =>
+        var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 256 * 1024, configure: o =>
         {
             o.TracesPerPage = 4;
             o.MinPageStoredBytes = 1;
@@ -175,6 +242,14 @@ public sealed class PageIndexCacheTests : IDisposable
     private int PageIndexReads(Dictionary<long, int> chunks) =>
         _store.Ranges.Count(r => r.Key.EndsWith("/" + FormatV1.DataName, StringComparison.Ordinal)
             && chunks.TryGetValue(r.Offset, out int len) && r.Length < len);
+
+    /// <summary>
+    /// Store reads of the data object that are not whole chunks: a page index, a page, or a run of pages (each of which
+    /// starts inside a chunk or, for an index, at its start and is shorter than the chunk).
+    /// </summary>
+    private int PartialChunkReads(Dictionary<long, int> chunks) =>
+        _store.Ranges.Count(r => r.Key.EndsWith("/" + FormatV1.DataName, StringComparison.Ordinal)
+            && !(chunks.TryGetValue(r.Offset, out int len) && r.Length >= len));
 
     private static async Task<string> SearchAsync(string query, IReadOnlyList<BackendBlockV1> blocks)
     {

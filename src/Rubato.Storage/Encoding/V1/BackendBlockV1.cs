@@ -34,9 +34,11 @@ public sealed record RowGroupStats(
 /// <c>&lt;tenant&gt;/&lt;block&gt;/footer</c> (<see cref="CacheRole.ParquetFooter"/>) and
 /// <c>&lt;tenant&gt;/&lt;block&gt;/page-index-&lt;row group offset&gt;-&lt;column&gt;</c> (<see cref="CacheRole.ParquetOffsetIdx"/>;
 /// a column chunk's page index holds both Tempo's offset index (page extents) and column index (page min/max), so
-/// <see cref="CacheRole.ParquetColumnIdx"/> is served by the same entries).
+/// <see cref="CacheRole.ParquetColumnIdx"/> is served by the same entries), and
+/// <c>&lt;tenant&gt;/&lt;block&gt;/page-&lt;offset&gt;-&lt;length&gt;</c> (<see cref="CacheRole.ParquetPage"/>: one stored data or
+/// dictionary page of at most <see cref="BackendBlockV1.MaxCachedPageBytes"/>, by its extent in the data object).
 /// </summary>
-public sealed record BlockCaches(ICache? Bloom, ICache? TraceIdIndex, ICache? Footer, ICache? PageIndex = null)
+public sealed record BlockCaches(ICache? Bloom, ICache? TraceIdIndex, ICache? Footer, ICache? PageIndex = null, ICache? Page = null)
 {
     /// <summary>
     /// The role caches of <paramref name="provider"/>; null when none of the roles is configured. The page index cache
@@ -49,8 +51,9 @@ public sealed record BlockCaches(ICache? Bloom, ICache? TraceIdIndex, ICache? Fo
             provider.For(CacheRole.Bloom),
             provider.For(CacheRole.TraceIdIndex),
             provider.For(CacheRole.ParquetFooter),
-            provider.For(CacheRole.ParquetOffsetIdx) ?? provider.For(CacheRole.ParquetColumnIdx));
-        return c.Bloom is null && c.TraceIdIndex is null && c.Footer is null && c.PageIndex is null ? null : c;
+            provider.For(CacheRole.ParquetOffsetIdx) ?? provider.For(CacheRole.ParquetColumnIdx),
+            provider.For(CacheRole.ParquetPage));
+        return c.Bloom is null && c.TraceIdIndex is null && c.Footer is null && c.PageIndex is null && c.Page is null ? null : c;
     }
 }
 
@@ -321,8 +324,9 @@ public sealed class BackendBlockV1 : IBackendBlock
             }
         }
 
-        // Extents are consumed in offset order, so a dictionary page (first in its chunk) is decoded before the ids.
-        await ReadExtentsAsync(rowGroup, extents, result, (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
+        // Extents are consumed in offset order, so a dictionary page (first in its chunk) is decoded before the ids;
+        // cached dictionary pages are consumed first of all, before any cached or stored data page.
+        ExtentConsumer consume = (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
         {
             var sparse = result.Sparse(e.Column)!;
             var index = sparse.Index;
@@ -345,8 +349,118 @@ public sealed class BackendBlockV1 : IBackendBlock
             {
                 System.Buffers.ArrayPool<byte>.Shared.Return(raw);
             }
+        };
+
+        var cache = _caches?.Page;
+        if (cache is not null && extents.Count > 0)
+        {
+            await TakePagesFromCacheAsync(cache, rowGroup, extents, consume, ct).ConfigureAwait(false);
+        }
+
+        await ReadExtentsAsync(rowGroup, extents, result, (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
+        {
+            consume(e, bytes, at);
+            if (cache is not null && e.Length <= MaxCachedPageBytes)
+            {
+                CacheSetInBackground(cache, PageCacheKey(at, e.Length), bytes.ToArray());
+            }
         }, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Largest stored page (or dictionary page) the <see cref="BlockCaches.Page"/> cache holds. Bigger pages are read
+    /// from the store every time: they would crowd out many small ones, and one range GET amortises them well.
+    /// </summary>
+    public const int MaxCachedPageBytes = 64 * 1024;
+
+    /// <summary>
+    /// Consumes every page of <paramref name="extents"/> (of at most <see cref="MaxCachedPageBytes"/>) that the cache
+    /// holds, dictionary pages first, and removes those extents. Cached bytes pass the same CRC-32C check as store
+    /// bytes before anything is decoded; a miss, a failing cache or a damaged entry leaves the extent to the store.
+    /// </summary>
+    private async ValueTask TakePagesFromCacheAsync(ICache cache, RowGroupStats rowGroup, List<Extent> extents, ExtentConsumer consume, CancellationToken ct)
+    {
+        var wanted = new List<int>();
+        for (int k = 0; k < extents.Count; k++)
+        {
+            if (extents[k].Length <= MaxCachedPageBytes)
+            {
+                wanted.Add(k);
+            }
+        }
+
+        if (wanted.Count == 0)
+        {
+            return;
+        }
+
+        var keys = new string[wanted.Count];
+        for (int w = 0; w < keys.Length; w++)
+        {
+            keys[w] = PageCacheKey(rowGroup.Offset + extents[wanted[w]].Start, extents[wanted[w]].Length);
+        }
+
+        byte[]?[] hits;
+        try
+        {
+            hits = await cache.GetManyAsync(keys, ct).ConfigureAwait(false);
+        }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            return; // ICache promises not to throw; this guards the query against one that does anyway.
+        }
+
+        // Ids pages decode against their column's dictionary, so a column whose dictionary page is left to the store
+        // takes none of its data pages from the cache either (they are then consumed after it, in offset order).
+        var taken = new bool[extents.Count];
+        var dictionaryPending = new HashSet<int>();
+        foreach (bool dictionaries in (ReadOnlySpan<bool>)[true, false])
+        {
+            if (!dictionaries)
+            {
+                for (int k = 0; k < extents.Count; k++)
+                {
+                    if (extents[k].Page < 0 && !taken[k])
+                    {
+                        dictionaryPending.Add(extents[k].Column);
+                    }
+                }
+            }
+
+            for (int w = 0; w < wanted.Count && w < hits.Length; w++)
+            {
+                var e = extents[wanted[w]];
+                if ((e.Page < 0) != dictionaries || hits[w] is not { } bytes || bytes.Length != e.Length || dictionaryPending.Contains(e.Column))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    consume(e, bytes, rowGroup.Offset + e.Start);
+                    taken[wanted[w]] = true;
+                }
+                catch (BlockCorruptException)
+                {
+                    // A damaged entry (the CRC check runs before any decoding): the store's bytes replace it.
+                }
+            }
+        }
+
+        int kept = 0;
+        for (int k = 0; k < extents.Count; k++)
+        {
+            if (!taken[k])
+            {
+                extents[kept++] = extents[k];
+            }
+        }
+
+        extents.RemoveRange(kept, extents.Count - kept);
+    }
+
+    private string PageCacheKey(long absoluteOffset, int length) =>
+        ObjectKeys.BlockObject(Meta.TenantId, Meta.BlockId, $"page-{absoluteOffset}-{length}");
 
     private static RowGroupColumns Target(RowGroupStats rowGroup, RowGroupColumns? into)
     {
