@@ -27,6 +27,8 @@ public sealed class CountingObjectStore(IObjectStore inner) : IObjectStore
     private long _deletes;
     private long _bytesRead;
 
+    public int ReadCoalesceGapBytes => inner.ReadCoalesceGapBytes;
+
     public StoreCounts Snapshot() => new(
         Interlocked.Read(ref _gets), Interlocked.Read(ref _rangeGets), Interlocked.Read(ref _lists), Interlocked.Read(ref _heads),
         Interlocked.Read(ref _puts), Interlocked.Read(ref _deletes), Interlocked.Read(ref _bytesRead));

@@ -36,6 +36,27 @@ public interface IObjectStore
 
     /// <summary>Deletes an object; deleting a missing object is not an error.</summary>
     Task DeleteAsync(string key, CancellationToken ct);
+
+    /// <summary>
+    /// The largest gap between two wanted byte ranges of one object that a reader should read through rather than
+    /// split into two requests. It prices a request in bytes: on local disk a second read costs a seek, so the gap is
+    /// small; on an object store a request costs a round trip (tens of milliseconds, ~1 MiB of transfer), so readers
+    /// of scattered pages should fetch them in few large requests. Decorators forward their inner store's value.
+    /// </summary>
+    int ReadCoalesceGapBytes => ObjectStoreReadGaps.Local;
+}
+
+/// <summary>Values of <see cref="IObjectStore.ReadCoalesceGapBytes"/>.</summary>
+public static class ObjectStoreReadGaps
+{
+    /// <summary>Local disk: a gap wider than a few hundred bytes is cheaper to skip (measured in docs/benchmarks.md §6).</summary>
+    public const int Local = 512;
+
+    /// <summary>
+    /// S3, Azure Blob, GCS: a request's round trip is worth about 1 MiB at the ~50 MB/s one connection gets
+    /// (docs/benchmarks.md §7 measured 20-47x more range GETs and slower scans against s3rver with the local gap).
+    /// </summary>
+    public const int ObjectStore = 1024 * 1024;
 }
 
 /// <summary>The object addressed by <see cref="Key"/> does not exist.</summary>

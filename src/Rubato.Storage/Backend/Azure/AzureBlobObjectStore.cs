@@ -264,6 +264,9 @@ public sealed class AzureBlobObjectStore : IObjectStore, IDisposable
         }
     }
 
+    /// <inheritdoc/>
+    public int ReadCoalesceGapBytes => ObjectStoreReadGaps.ObjectStore;
+
     public async Task DeleteAsync(string key, CancellationToken ct)
     {
         string url = BlobUrl(key);

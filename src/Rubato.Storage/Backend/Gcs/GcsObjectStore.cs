@@ -212,6 +212,9 @@ public sealed class GcsObjectStore : IObjectStore, IDisposable
         }
     }
 
+    /// <inheritdoc/>
+    public int ReadCoalesceGapBytes => ObjectStoreReadGaps.ObjectStore;
+
     public async Task DeleteAsync(string key, CancellationToken ct)
     {
         string url = ObjectUrl(key);

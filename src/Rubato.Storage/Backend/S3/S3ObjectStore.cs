@@ -232,6 +232,9 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         }
     }
 
+    /// <inheritdoc/>
+    public int ReadCoalesceGapBytes => ObjectStoreReadGaps.ObjectStore;
+
     public Task DeleteAsync(string key, CancellationToken ct)
     {
         string full = FullKey(key);

@@ -164,7 +164,7 @@ public sealed class BackendBlockV1 : IBackendBlock
 
     /// <summary>
     /// Reads only the listed column chunks of one row group, whole (extents from the footer's column directory). Chunks
-    /// whose extents are within <see cref="ColumnCoalesceGapBytes"/> of each other are fetched with one range request.
+    /// whose extents are within the store's <see cref="IObjectStore.ReadCoalesceGapBytes"/> of each other are fetched with one range request.
     /// Columns already whole in <paramref name="into"/> are not read again (a sparse column is replaced by its whole
     /// form). Every page is CRC-checked and inflated.
     /// </summary>
@@ -286,7 +286,7 @@ public sealed class BackendBlockV1 : IBackendBlock
     /// <summary>
     /// Reads only the listed pages of columns whose page index <paramref name="into"/> already holds
     /// (<see cref="ReadPageIndexesAsync"/>), plus each dictionary column's dictionary page once, and decodes them into
-    /// the columns' <see cref="SparseColumn"/>s. Pages less than <see cref="ColumnCoalesceGapBytes"/> apart (of one
+    /// the columns' <see cref="SparseColumn"/>s. Pages less than the store's <see cref="IObjectStore.ReadCoalesceGapBytes"/> apart (of one
     /// column or of neighbouring columns) are fetched with one range request. Pages already read and columns already whole are skipped; blob columns cannot be read
     /// this way.
     /// </summary>
@@ -485,7 +485,7 @@ public sealed class BackendBlockV1 : IBackendBlock
     private delegate void ExtentConsumer(in Extent extent, ReadOnlySpan<byte> bytes, long absoluteOffset);
 
     /// <summary>
-    /// Reads extents of one row group, coalescing those within <see cref="ColumnCoalesceGapBytes"/> of each other into
+    /// Reads extents of one row group, coalescing those within the store's <see cref="IObjectStore.ReadCoalesceGapBytes"/> of each other into
     /// one range request, and hands each extent's bytes to <paramref name="consume"/> in offset order (on the calling
     /// thread, between awaits). Counts bytes and requests into <paramref name="result"/>.
     /// </summary>
@@ -503,7 +503,7 @@ public sealed class BackendBlockV1 : IBackendBlock
             int j = i;
             long start = extents[i].Start;
             long end = start + extents[i].Length;
-            while (j + 1 < extents.Count && extents[j + 1].Start - end <= ColumnCoalesceGapBytes)
+            while (j + 1 < extents.Count && extents[j + 1].Start - end <= _store.ReadCoalesceGapBytes)
             {
                 j++;
                 end = Math.Max(end, extents[j].Start + extents[j].Length);
@@ -548,13 +548,6 @@ public sealed class BackendBlockV1 : IBackendBlock
             i = j + 1;
         }
     }
-
-    /// <summary>
-    /// Largest gap between two wanted extents (chunks, page indexes, pages) that is read through rather than split into
-    /// two requests. On the search bench (docs/benchmarks.md §6) a 4 KiB gap for pages cut the needle query's requests
-    /// from 11,822 to 4,901 but read 28.4 MB instead of 17.0 MB; 512 keeps the bytes close to what is needed.
-    /// </summary>
-    public const int ColumnCoalesceGapBytes = 512;
 
     /// <summary>Reads and validates the data object's footer: per-row-group statistics and column directory.</summary>
     public async Task<IReadOnlyList<RowGroupStats>> ReadFooterAsync(CancellationToken ct)
