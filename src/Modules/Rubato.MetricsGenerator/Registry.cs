@@ -209,6 +209,33 @@ public abstract class RegistryMetric
 
     private protected static Dictionary<byte[], T>.AlternateLookup<HashedKey> Lookup<T>(Dictionary<byte[], T> d) =>
         d.GetAlternateLookup<HashedKey>();
+
+    /// <summary>
+    /// Removes the entries of <paramref name="series"/> last updated before <paramref name="staleBeforeMs"/>; returns the
+    /// Prometheus series freed, <paramref name="weight"/> per entry. Runs on the collection thread, once per collection.
+    /// </summary>
+    private protected static long RemoveStale<T>(Dictionary<byte[], T> series, long staleBeforeMs, long weight, Func<T, long> lastUpdatedMs)
+    {
+        long freed = 0;
+        foreach (var (k, s) in series)
+        {
+            if (lastUpdatedMs(s) < staleBeforeMs)
+            {
+                series.Remove(k);
+                freed += weight;
+            }
+        }
+
+        return freed;
+    }
+
+    /// <summary>Removes every entry of <paramref name="series"/>; returns the Prometheus series freed.</summary>
+    private protected static long RemoveAll<T>(Dictionary<byte[], T> series, long weight)
+    {
+        long n = series.Count * weight;
+        series.Clear();
+        return n;
+    }
 }
 
 /// <summary>A counter; each new series is first collected as 0 (Tempo's rule for rate()).</summary>
@@ -271,27 +298,9 @@ public sealed class RegistryCounter : RegistryMetric
         return overflow;
     }
 
-    internal override long RemoveStale(long staleBeforeMs)
-    {
-        long freed = 0;
-        foreach (var (k, s) in _series)
-        {
-            if (s.LastUpdatedMs < staleBeforeMs)
-            {
-                _series.Remove(k);
-                freed++;
-            }
-        }
+    internal override long RemoveStale(long staleBeforeMs) => RemoveStale(_series, staleBeforeMs, 1, static s => s.LastUpdatedMs);
 
-        return freed;
-    }
-
-    internal override long RemoveAll()
-    {
-        long n = _series.Count;
-        _series.Clear();
-        return n;
-    }
+    internal override long RemoveAll() => RemoveAll(_series, 1);
 
     internal override void Collect(long nowMs, long initialMs, List<SeriesSample> into)
     {
@@ -428,27 +437,9 @@ public sealed class RegistryHistogram : RegistryMetric
         return new Series(values, Build("_count", null), Build("_sum", null), bucketLabels, new double[_bounds.Length]);
     }
 
-    internal override long RemoveStale(long staleBeforeMs)
-    {
-        long freed = 0;
-        foreach (var (k, s) in _series)
-        {
-            if (s.LastUpdatedMs < staleBeforeMs)
-            {
-                _series.Remove(k);
-                freed += Weight;
-            }
-        }
+    internal override long RemoveStale(long staleBeforeMs) => RemoveStale(_series, staleBeforeMs, Weight, static s => s.LastUpdatedMs);
 
-        return freed;
-    }
-
-    internal override long RemoveAll()
-    {
-        long n = (long)_series.Count * Weight;
-        _series.Clear();
-        return n;
-    }
+    internal override long RemoveAll() => RemoveAll(_series, Weight);
 
     internal override void Collect(long nowMs, long initialMs, List<SeriesSample> into)
     {
@@ -535,27 +526,9 @@ public sealed class RegistryInfoGauge : RegistryMetric
     /// <summary>Labels of every series (tests and status).</summary>
     public IEnumerable<SeriesLabel[]> AllLabels() => _series.Values.Select(s => s.Labels);
 
-    internal override long RemoveStale(long staleBeforeMs)
-    {
-        long freed = 0;
-        foreach (var (k, s) in _series)
-        {
-            if (s.LastUpdatedMs < staleBeforeMs)
-            {
-                _series.Remove(k);
-                freed++;
-            }
-        }
+    internal override long RemoveStale(long staleBeforeMs) => RemoveStale(_series, staleBeforeMs, 1, static s => s.LastUpdatedMs);
 
-        return freed;
-    }
-
-    internal override long RemoveAll()
-    {
-        long n = _series.Count;
-        _series.Clear();
-        return n;
-    }
+    internal override long RemoveAll() => RemoveAll(_series, 1);
 
     internal override void Collect(long nowMs, long initialMs, List<SeriesSample> into)
     {

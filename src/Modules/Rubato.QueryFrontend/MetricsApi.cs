@@ -84,29 +84,8 @@ public static class MetricsApi
         }
     }
 
-    private static async ValueTask GuardGrpc(GrpcCallContext ctx, MetricsFrontend frontend, bool multitenancyEnabled, Func<IReadOnlyList<string>, Task> body)
-    {
-        try
-        {
-            var tenants = SearchTenants.Resolve(multitenancyEnabled, ctx.GetHeader(TenantIds.HeaderName));
-            using var lease = frontend.Admit(tenants);
-            await body(tenants).ConfigureAwait(false);
-        }
-        catch (SearchRequestException e)
-        {
-            var code = e.StatusCode switch
-            {
-                401 => GrpcStatusCode.Unauthenticated,
-                429 => GrpcStatusCode.ResourceExhausted,
-                _ => GrpcStatusCode.InvalidArgument,
-            };
-            throw new GrpcException(code, e.Message, e);
-        }
-        catch (OtlpFormatException e)
-        {
-            throw new GrpcException(GrpcStatusCode.InvalidArgument, "malformed request message: " + e.Message, e);
-        }
-    }
+    private static ValueTask GuardGrpc(GrpcCallContext ctx, MetricsFrontend frontend, bool multitenancyEnabled, Func<IReadOnlyList<string>, Task> body) =>
+        StreamingQuerier.GuardAsync(ctx, frontend.Admit, multitenancyEnabled, body);
 
     private static async Task StreamAsync(MetricsFrontend frontend, IReadOnlyList<string> tenants, MetricsQueryRequest request, GrpcStreamWriter writer, CancellationToken ct)
     {
@@ -451,69 +430,6 @@ public static class MetricsProto
         return w;
     }
 
-    /// <summary>Decodes a <c>QueryRangeResponse</c> to (promLabels → (timestampMs → value)) plus exemplar counts (tests, clients).</summary>
-    public static Dictionary<string, SortedDictionary<long, double>> DecodeRangeResponse(ReadOnlySpan<byte> data, out int exemplars)
-    {
-        exemplars = 0;
-        var result = new Dictionary<string, SortedDictionary<long, double>>(StringComparer.Ordinal);
-        var r = new ProtoReader(data);
-        while (r.TryReadTag(out int field, out var wt))
-        {
-            if (field != 1 || wt != WireType.LengthDelimited)
-            {
-                r.SkipField(field, wt);
-                continue;
-            }
-
-            var s = r.ReadSubMessage();
-            string prom = string.Empty;
-            var samples = new SortedDictionary<long, double>();
-            while (s.TryReadTag(out int f, out var swt))
-            {
-                if (f == 2 && swt == WireType.LengthDelimited)
-                {
-                    var sm = s.ReadSubMessage();
-                    double v = 0;
-                    long t = 0;
-                    while (sm.TryReadTag(out int sf, out var smwt))
-                    {
-                        if (sf == 1 && smwt == WireType.Fixed64)
-                        {
-                            v = sm.ReadDouble();
-                        }
-                        else if (sf == 2 && smwt == WireType.Varint)
-                        {
-                            t = (long)sm.ReadVarint();
-                        }
-                        else
-                        {
-                            sm.SkipField(sf, smwt);
-                        }
-                    }
-
-                    samples[t] = v;
-                }
-                else if (f == 3 && swt == WireType.LengthDelimited)
-                {
-                    prom = s.ReadString();
-                }
-                else if (f == 4 && swt == WireType.LengthDelimited)
-                {
-                    exemplars++;
-                    s.SkipField(f, swt);
-                }
-                else
-                {
-                    s.SkipField(f, swt);
-                }
-            }
-
-            result[prom] = samples;
-        }
-
-        return result;
-    }
-
     private static void WriteLabels(ProtoWriter w, int field, IReadOnlyList<SeriesLabel> labels)
     {
         foreach (var l in labels)
@@ -521,23 +437,9 @@ public static class MetricsProto
             int kv = w.BeginMessage(field);
             w.WriteStringField(1, l.Name);
             int av = w.BeginMessage(2);
-            var v = l.Value;
-            switch (v.Kind)
+            if (l.Value.Kind != ValueKind.Nil)
             {
-                case ValueKind.Nil:
-                    break;
-                case ValueKind.Int:
-                    w.WriteVarintField(3, (ulong)v.Int);
-                    break;
-                case ValueKind.Float:
-                    w.WriteFixed64Field(4, BitConverter.DoubleToUInt64Bits(v.Float));
-                    break;
-                case ValueKind.Bool:
-                    w.WriteVarintField(2, v.Bool ? 1UL : 0UL);
-                    break;
-                default:
-                    w.WriteStringField(1, ValueText.Format(v));
-                    break;
+                StreamingProto.WriteAnyValueBody(w, l.Value);
             }
 
             w.EndMessage(av);

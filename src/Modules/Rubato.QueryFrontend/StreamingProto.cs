@@ -481,7 +481,7 @@ public static class StreamingProto
     }
 
     /// <summary>OTLP AnyValue: 1 string, 2 bool, 3 int, 4 double, 5 array; durations/status/kind as text, as the JSON does.</summary>
-    private static void WriteAnyValueBody(ProtoWriter w, in TraceQLValue v)
+    internal static void WriteAnyValueBody(ProtoWriter w, in TraceQLValue v)
     {
         switch (v.Kind)
         {

@@ -29,12 +29,20 @@ public static class StreamingQuerier
         endpoints.MapGrpcServerStreaming(ServiceName, "SearchTagValuesV2", (ctx, req, w) => Guard(ctx, frontend, multitenancyEnabled, t => TagValuesAsync(frontend, t, req, w, v2: true, ctx.CancellationToken)), options);
     }
 
-    private static async ValueTask Guard(GrpcCallContext ctx, SearchFrontend frontend, bool multitenancyEnabled, Func<IReadOnlyList<string>, Task> body)
+    private static ValueTask Guard(GrpcCallContext ctx, SearchFrontend frontend, bool multitenancyEnabled, Func<IReadOnlyList<string>, Task> body) =>
+        GuardAsync(ctx, frontend.Admit, multitenancyEnabled, body);
+
+    /// <summary>
+    /// Runs one streaming call: resolves the tenants from <c>X-Scope-OrgID</c>, takes a queue slot through
+    /// <paramref name="admit"/> (per-tenant outstanding limit) for the whole stream, and maps request errors to gRPC
+    /// statuses (401 → UNAUTHENTICATED, 429 → RESOURCE_EXHAUSTED, the rest and malformed messages → INVALID_ARGUMENT).
+    /// </summary>
+    internal static async ValueTask GuardAsync(GrpcCallContext ctx, Func<IReadOnlyList<string>, IDisposable> admit, bool multitenancyEnabled, Func<IReadOnlyList<string>, Task> body)
     {
         try
         {
             var tenants = SearchTenants.Resolve(multitenancyEnabled, ctx.GetHeader(TenantIds.HeaderName));
-            using var lease = frontend.Admit(tenants);
+            using var lease = admit(tenants);
             await body(tenants).ConfigureAwait(false);
         }
         catch (SearchRequestException e)
