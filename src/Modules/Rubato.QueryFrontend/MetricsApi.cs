@@ -209,35 +209,18 @@ public static class MetricsJson
         {
             w.WriteStartObject();
             w.WriteString("key", l.Name);
-            w.WriteStartObject("value");
-            var v = l.Value;
-            switch (v.Kind)
+            w.WritePropertyName("value");
+            if (l.Value.Kind == ValueKind.Nil)
             {
-                case ValueKind.Nil:
-                    break;
-                case ValueKind.Int:
-                    w.WriteString("intValue", v.Int.ToString(CultureInfo.InvariantCulture));
-                    break;
-                case ValueKind.Float:
-                    if (double.IsFinite(v.Float))
-                    {
-                        w.WriteNumber("doubleValue", v.Float);
-                    }
-                    else
-                    {
-                        w.WriteString("doubleValue", double.IsNaN(v.Float) ? "NaN" : v.Float > 0 ? "Infinity" : "-Infinity");
-                    }
-
-                    break;
-                case ValueKind.Bool:
-                    w.WriteBoolean("boolValue", v.Bool);
-                    break;
-                default:
-                    w.WriteString("stringValue", ValueText.Format(v));
-                    break;
+                // A nil label (by() over an attribute a span lacks) is an empty AnyValue.
+                w.WriteStartObject();
+                w.WriteEndObject();
+            }
+            else
+            {
+                SearchResultJson.WriteAnyValue(w, l.Value);
             }
 
-            w.WriteEndObject();
             w.WriteEndObject();
         }
 
