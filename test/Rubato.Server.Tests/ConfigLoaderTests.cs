@@ -58,6 +58,26 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void Parse_CompleteBlockTimeoutBeyondCompactedRetention_Warns()
+    {
+        var validation = new ConfigValidation();
+
+        ConfigLoader.Parse("ingester:\n  complete_block_timeout: 2h\n", false, []).Validate(string.Empty, validation);
+
+        Assert.Contains(validation.Warnings, w => w.StartsWith("ingester.complete_block_timeout:", StringComparison.Ordinal) && w.Contains("compacted_block_retention", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Parse_DefaultTimeouts_NoCompleteBlockTimeoutWarning()
+    {
+        var validation = new ConfigValidation();
+
+        ConfigLoader.Parse("ingester:\n  complete_block_timeout: 15m\n", false, []).Validate(string.Empty, validation);
+
+        Assert.DoesNotContain(validation.Warnings, w => w.StartsWith("ingester.complete_block_timeout", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Parse_GoDurations_Bind()
     {
         var c = ConfigLoader.Parse("server:\n  graceful_shutdown_timeout: 1m30s\nstorage:\n  trace:\n    blocklist_poll: 250ms\n", false, []);

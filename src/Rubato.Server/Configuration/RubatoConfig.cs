@@ -75,6 +75,17 @@ public sealed class RubatoConfig : IValidatableConfig
         BackendScheduler.Validate("backend_scheduler", validation);
         BackendScheduler.ValidateWithStorage(Storage.Trace.BlocklistPoll, QueryFrontend.Search.QueryBackendAfter, validation);
         BackendWorker.Validate("backend_worker", validation);
+
+        // The ingester serves its flushed blocks to searches without start/end for complete_block_timeout; once the
+        // worker deletes a compacted block, those searches find nothing for it until the timeout drops it from the list.
+        var compactedRetention = BackendWorker.Compaction.CompactedBlockRetention;
+        if (compactedRetention > TimeSpan.Zero && Ingester.CompleteBlockTimeout > compactedRetention)
+        {
+            validation.Warning(
+                "ingester.complete_block_timeout",
+                $"{Ingester.CompleteBlockTimeout} is longer than backend_worker.compaction.compacted_block_retention ({compactedRetention}): "
+                + "a search without start/end can miss the traces of a compacted and deleted block until the timeout passes");
+        }
         Cache.Validate("cache", validation);
         MetricsGenerator.Validate("metrics_generator", validation);
     }
