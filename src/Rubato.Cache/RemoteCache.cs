@@ -68,12 +68,7 @@ public abstract class RemoteCache : ICache
         bool reported = false;
         try
         {
-            c = await server.Pool.RentAsync(cts.Token);
-            if (!c.Initialized)
-            {
-                await InitializeAsync(c, cts.Token);
-                c.Initialized = true;
-            }
+            c = await RentReadyAsync(server, cts.Token);
 
             byte[]? value = await GetCoreAsync(c, key, cts.Token);
             server.Pool.Return(c);
@@ -137,6 +132,31 @@ public abstract class RemoteCache : ICache
         return result;
     }
 
+    /// <summary>
+    /// Rents a connection and runs the protocol's handshake (<see cref="InitializeAsync"/>) the first time it is used;
+    /// a connection whose handshake fails is disposed, never returned to the pool.
+    /// </summary>
+    private async ValueTask<CacheConnection> RentReadyAsync(RemoteServer server, CancellationToken cancellationToken)
+    {
+        var c = await server.Pool.RentAsync(cancellationToken);
+        if (c.Initialized)
+        {
+            return c;
+        }
+
+        try
+        {
+            await InitializeAsync(c, cancellationToken);
+            c.Initialized = true;
+            return c;
+        }
+        catch
+        {
+            c.Dispose();
+            throw;
+        }
+    }
+
     private async Task GetGroupAsync(RemoteServer server, List<int> indexes, IReadOnlyList<string> allKeys, byte[]?[] result, CancellationToken cancellationToken)
     {
         if (!server.Breaker.TryEnter())
@@ -153,12 +173,7 @@ public abstract class RemoteCache : ICache
         bool reported = false;
         try
         {
-            c = await server.Pool.RentAsync(cts.Token);
-            if (!c.Initialized)
-            {
-                await InitializeAsync(c, cts.Token);
-                c.Initialized = true;
-            }
+            c = await RentReadyAsync(server, cts.Token);
 
             await GetManyCoreAsync(c, keys, values, cts.Token);
             server.Pool.Return(c);
@@ -223,12 +238,7 @@ public abstract class RemoteCache : ICache
         bool reported = false;
         try
         {
-            c = await server.Pool.RentAsync(cts.Token);
-            if (!c.Initialized)
-            {
-                await InitializeAsync(c, cts.Token);
-                c.Initialized = true;
-            }
+            c = await RentReadyAsync(server, cts.Token);
 
             bool stored = await SetCoreAsync(c, key, value, ttl, cts.Token);
             server.Pool.Return(c);
