@@ -131,7 +131,15 @@ public sealed class MetricsGenerator : IGeneratorForwarder
                 return;
             }
 
-            tenant.Process(payload, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            if (tenant.NextCollectionMs == 0)
+            {
+                // A tenant's first collection comes one interval after its first spans (Tempo's per-tenant ticker),
+                // not at the collector's next tick.
+                tenant.NextCollectionMs = now + (long)tenant.CollectionInterval.TotalMilliseconds;
+            }
+
+            tenant.Process(payload, now);
         }
     }
 
