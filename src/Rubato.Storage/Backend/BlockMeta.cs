@@ -52,6 +52,9 @@ public sealed class BlockMeta
     /// <summary><c>footerSize</c>: bytes of the data object's footer (including its fixed tail).</summary>
     public uint FooterSize { get; set; }
 
+    /// <summary><c>postingsSize</c> (Rubato extension): bytes of the <c>postings</c> object; 0 = the block has none.</summary>
+    public ulong PostingsSize { get; set; }
+
     /// <summary><c>replicationFactor</c>: 0 means Tempo's default (RF3 ingesters); 1 for single-writer blocks.</summary>
     public uint ReplicationFactor { get; set; }
 
@@ -100,6 +103,10 @@ public sealed class BlockMeta
             w.WriteNumber("footerSize", FooterSize);
             w.WriteNumber("replicationFactor", ReplicationFactor);
             w.WriteNumber("spanCount", SpanCount);
+            if (PostingsSize > 0)
+            {
+                w.WriteNumber("postingsSize", PostingsSize);
+            }
             w.WriteEndObject();
         }
 
@@ -143,6 +150,7 @@ public sealed class BlockMeta
                     case "footerSize": m.FooterSize = v.GetUInt32(); break;
                     case "replicationFactor": m.ReplicationFactor = v.GetUInt32(); break;
                     case "spanCount": m.SpanCount = v.GetInt64(); break;
+                    case "postingsSize": m.PostingsSize = v.GetUInt64(); break;
                     default: break;
                 }
             }

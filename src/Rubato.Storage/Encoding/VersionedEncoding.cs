@@ -62,6 +62,19 @@ public sealed class BlockBuilderOptions
     /// <summary>Column chunk compression.</summary>
     public BlockCompression Compression { get; set; } = BlockCompression.Brotli;
 
+    /// <summary>
+    /// Most distinct values an attribute key of a level may have in a row group to be indexed in the <c>postings</c>
+    /// object (docs/block-format.md §5); 0 writes no postings object. Default 64.
+    /// </summary>
+    public int PostingsMaxValues { get; set; } = 64;
+
+    /// <summary>
+    /// Largest share of a level's rows in a row group that an indexed value may occur in and still get a posting (a
+    /// row list); commoner values are listed with their count only, and conditions accepting them read the columns.
+    /// Default 0.25.
+    /// </summary>
+    public double PostingsMaxShare { get; set; } = 0.25;
+
     public void Validate()
     {
         if (string.IsNullOrEmpty(TenantId))
@@ -93,6 +106,16 @@ public sealed class BlockBuilderOptions
         if (MinPageStoredBytes < 1)
         {
             throw new ArgumentException($"BlockBuilderOptions.MinPageStoredBytes must be positive, got {MinPageStoredBytes}");
+        }
+
+        if (PostingsMaxValues < 0)
+        {
+            throw new ArgumentException($"BlockBuilderOptions.PostingsMaxValues must not be negative, got {PostingsMaxValues}");
+        }
+
+        if (PostingsMaxShare is < 0 or > 1 || double.IsNaN(PostingsMaxShare))
+        {
+            throw new ArgumentException($"BlockBuilderOptions.PostingsMaxShare must be in [0,1], got {PostingsMaxShare}");
         }
 
         if (PageSizeBytes < 64)

@@ -69,6 +69,7 @@ public sealed class BackendBlockV1 : IBackendBlock
     private readonly SemaphoreSlim _indexLock = new(1, 1);
     private volatile IndexData? _index;
     private volatile IReadOnlyList<RowGroupStats>? _footer;
+    private volatile PostingsTable? _postingsTable;
 
     /// <param name="caches">
     /// Optional shared caches for the bloom shards, the index and the footer. A cache that fails or times out reads as
@@ -160,6 +161,149 @@ public sealed class BackendBlockV1 : IBackendBlock
         f = await ReadFooterAsync(ct).ConfigureAwait(false);
         _footer = f;
         return f;
+    }
+
+    /// <summary>Whether the block has a <c>postings</c> object (meta <c>postingsSize</c> &gt; 0; blocks built before it existed have none).</summary>
+    public bool HasPostings => Meta.PostingsSize > 0;
+
+    private string PostingsKey => ObjectKeys.BlockObject(Meta.TenantId, Meta.BlockId, Postings.ObjectName);
+
+    /// <summary>
+    /// The postings object's header and row-group table (one range read of 16 + 20 bytes per row group), read once per
+    /// open block and cached like the footer. When this call reads it, the bytes and the request are added to
+    /// <paramref name="stats"/>.
+    /// </summary>
+    public async ValueTask<PostingsTable> GetPostingsTableAsync(PostingsReadStats? stats, CancellationToken ct)
+    {
+        if (_postingsTable is { } t)
+        {
+            return t;
+        }
+
+        if (!HasPostings)
+        {
+            throw new InvalidOperationException($"block {Meta.BlockId} has no postings object");
+        }
+
+        int rowGroups = (await GetFooterAsync(ct).ConfigureAwait(false)).Count;
+        int size = Postings.TableSize(rowGroups);
+        if ((ulong)size > Meta.PostingsSize)
+        {
+            throw new BlockCorruptException(PostingsKey, 0, $"postings table of {rowGroups} row groups needs {size} bytes, meta says the object has {Meta.PostingsSize}");
+        }
+
+        var buf = new byte[size];
+        int n = await _store.ReadRangeAsync(PostingsKey, 0, buf, ct).ConfigureAwait(false);
+        if (stats is not null)
+        {
+            stats.Bytes += n;
+            stats.Reads++;
+        }
+
+        if (n != size)
+        {
+            throw new BlockCorruptException(PostingsKey, 0, $"postings table of {size} bytes is truncated to {n}");
+        }
+
+        t = Postings.ParseTable(buf, rowGroups, (long)Meta.PostingsSize, PostingsKey);
+        _postingsTable = t;
+        return t;
+    }
+
+    /// <summary>Reads and validates the postings directory of one row group (by its position in the footer); one range read.</summary>
+    public async ValueTask<PostingsDirectory> ReadPostingsDirectoryAsync(int rowGroup, PostingsReadStats? stats, CancellationToken ct)
+    {
+        var table = await GetPostingsTableAsync(stats, ct).ConfigureAwait(false);
+        ArgumentOutOfRangeException.ThrowIfNegative(rowGroup);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(rowGroup, table.Regions.Count);
+        var region = table.Regions[rowGroup];
+        byte[] buf = System.Buffers.ArrayPool<byte>.Shared.Rent(region.DirectoryLength);
+        try
+        {
+            int n = await _store.ReadRangeAsync(PostingsKey, region.Offset, buf.AsMemory(0, region.DirectoryLength), ct).ConfigureAwait(false);
+            if (stats is not null)
+            {
+                stats.Bytes += n;
+                stats.Reads++;
+            }
+
+            if (n != region.DirectoryLength)
+            {
+                throw new BlockCorruptException(PostingsKey, region.Offset, $"postings directory of row group {rowGroup}: {region.DirectoryLength} bytes truncated to {n}");
+            }
+
+            return Postings.ParseDirectory(buf.AsSpan(0, n), region, rowGroup, PostingsKey);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buf);
+        }
+    }
+
+    /// <summary>
+    /// Reads and decodes postings (of one directory; each with its level's row count and a name for errors), coalescing
+    /// extents within the store's <see cref="IObjectStore.ReadCoalesceGapBytes"/> of each other into one range request.
+    /// Returns the ascending owner rows of each, in the order given.
+    /// </summary>
+    public async ValueTask<int[][]> ReadPostingsAsync(IReadOnlyList<(PostingsValue Value, int Owners, string What)> postings, PostingsReadStats? stats, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(postings);
+        var result = new int[postings.Count][];
+        var order = Enumerable.Range(0, postings.Count).Where(i => postings[i].Value.HasPosting).OrderBy(i => postings[i].Value.Offset).ToList();
+        var codec = (await GetPostingsTableAsync(stats, ct).ConfigureAwait(false)).Codec;
+        int k = 0;
+        while (k < order.Count)
+        {
+            int j = k;
+            long start = postings[order[k]].Value.Offset;
+            long end = start + postings[order[k]].Value.Stored;
+            while (j + 1 < order.Count && postings[order[j + 1]].Value.Offset - end <= _store.ReadCoalesceGapBytes)
+            {
+                j++;
+                end = Math.Max(end, postings[order[j]].Value.Offset + postings[order[j]].Value.Stored);
+            }
+
+            if (start < 0 || (ulong)end > Meta.PostingsSize)
+            {
+                throw new BlockCorruptException(PostingsKey, start, $"posting extent [{start}, {end}) is outside the {Meta.PostingsSize}-byte object");
+            }
+
+            int size = (int)(end - start);
+            byte[] buf = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, size));
+            try
+            {
+                int n = await _store.ReadRangeAsync(PostingsKey, start, buf.AsMemory(0, size), ct).ConfigureAwait(false);
+                if (stats is not null)
+                {
+                    stats.Bytes += n;
+                    stats.Reads++;
+                }
+
+                if (n != size)
+                {
+                    throw new BlockCorruptException(PostingsKey, start, $"postings range of {size} bytes is truncated to {n}");
+                }
+
+                for (int x = k; x <= j; x++)
+                {
+                    var (value, owners, what) = postings[order[x]];
+                    result[order[x]] = Postings.Decode(buf.AsSpan((int)(value.Offset - start), value.Stored), value, owners, codec, PostingsKey, what);
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buf);
+            }
+
+            k = j + 1;
+        }
+
+        for (int i = 0; i < result.Length; i++)
+        {
+            result[i] ??= [];
+        }
+
+        return result;
     }
 
     /// <summary>

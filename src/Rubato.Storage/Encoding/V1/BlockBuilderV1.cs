@@ -21,6 +21,7 @@ public sealed class BlockBuilderV1 : IBlockBuilder
     private readonly FileStream _spill;
     private readonly ByteWriter _rgBytes = new(64 * 1024);
     private readonly ByteWriter _pageScratch = new(64 * 1024);
+    private readonly PostingsBuilder? _postings;
     private TraceId _last;
     private bool _any;
     private bool _written;
@@ -46,6 +47,7 @@ public sealed class BlockBuilderV1 : IBlockBuilder
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
+        _postings = options.PostingsMaxValues > 0 ? new PostingsBuilder(options.PostingsMaxValues, options.PostingsMaxShare, options.Compression) : null;
         _spill = new FileStream(Path.Combine(Path.GetTempPath(), "rubato-block-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
         Span<byte> header = stackalloc byte[FormatV1.DataHeaderSize];
         BinaryPrimitives.WriteUInt32LittleEndian(header, FormatV1.DataMagic);
@@ -130,6 +132,14 @@ public sealed class BlockBuilderV1 : IBlockBuilder
             await store.PutAsync(ObjectKeys.BlockObject(tenant, blockId, FormatV1.BloomName(i)), b, ct).ConfigureAwait(false);
         }
 
+        long postingsBytes = 0;
+        if (_postings is not null)
+        {
+            byte[] postings = _postings.ToArray();
+            postingsBytes = postings.Length;
+            await store.PutAsync(ObjectKeys.BlockObject(tenant, blockId, Postings.ObjectName), postings, ct).ConfigureAwait(false);
+        }
+
         var meta = new BlockMeta
         {
             Version = FormatV1.Version,
@@ -141,7 +151,8 @@ public sealed class BlockBuilderV1 : IBlockBuilder
             EndTime = DateTimeOffset.FromUnixTimeSeconds((long)((_maxEnd + 999_999_999UL) / 1_000_000_000UL)),
             TotalObjects = _ids.Count,
             SpanCount = _spanCount,
-            Size = (ulong)(dataSize + index.Length + bloomBytes),
+            Size = (ulong)(dataSize + index.Length + bloomBytes + postingsBytes),
+            PostingsSize = (ulong)postingsBytes,
             CompactionLevel = _options.CompactionLevel,
             ReplicationFactor = _options.ReplicationFactor,
             Encoding = FormatV1.CodecName(_options.Compression),
@@ -223,6 +234,7 @@ public sealed class BlockBuilderV1 : IBlockBuilder
             _rgBytes.WriteU32At(at + 8, (uint)dir[c].IndexLength);
         }
 
+        _postings?.CutRowGroup();
         long offset = _spill.Position;
         _spill.Write(_rgBytes.WrittenSpan);
         _index.Add(new IndexEntry(_rgMinId, _rgMaxId, offset, _rgBytes.Length, _rgTraces));
@@ -324,6 +336,7 @@ public sealed class BlockBuilderV1 : IBlockBuilder
             c.Varint(Col.ResourceScopeCount, (ulong)rs.ScopeSpans.Count);
             c.Dict(Col.ResourceServiceName, rs.Resource.ServiceName() ?? string.Empty);
             c.Attributes(AttrLevel.Resource, rs.Resource.Attributes);
+            _postings?.Owner(AttrLevel.Resource, rs.Resource.Attributes);
             foreach (var ss in rs.ScopeSpans)
             {
                 c.Dict(Col.ScopeName, ss.Scope.Name);
@@ -332,6 +345,7 @@ public sealed class BlockBuilderV1 : IBlockBuilder
                 c.Varint(Col.ScopeDroppedAttrs, ss.Scope.DroppedAttributesCount);
                 c.Varint(Col.ScopeSpanCount, (ulong)ss.Spans.Count);
                 c.Attributes(AttrLevel.Scope, ss.Scope.Attributes);
+                _postings?.Owner(AttrLevel.Scope, ss.Scope.Attributes);
                 foreach (var s in ss.Spans)
                 {
                     ShredSpan(s, start);
@@ -362,6 +376,7 @@ public sealed class BlockBuilderV1 : IBlockBuilder
         c.Varint(Col.SpanEventCount, (ulong)s.Events.Count);
         c.Varint(Col.SpanLinkCount, (ulong)s.Links.Count);
         c.Attributes(AttrLevel.Span, s.Attributes);
+        _postings?.Owner(AttrLevel.Span, s.Attributes);
         foreach (var e in s.Events)
         {
             c.Zigzag(Col.EventTimeDelta, unchecked((long)(e.TimeUnixNano - s.StartTimeUnixNano)));
