@@ -218,7 +218,7 @@ public static class Postings
             throw new BlockCorruptException(objectKey, postingAt, $"postings directory of row group {rowGroup}: postings end at {postingAt}, the region at {postingsEnd}");
         }
 
-        return new PostingsDirectory(rowGroup, levels);
+        return new PostingsDirectory(rowGroup, region.Offset, levels);
     }
 
     /// <summary>
@@ -311,9 +311,12 @@ public sealed record PostingsKey(string Key, AnyValueKind Kind, PostingsValue[] 
 public sealed record PostingsLevel(int Owners, IReadOnlyDictionary<string, PostingsKey> Keys);
 
 /// <summary>A row group's postings directory (<see cref="Postings.ParseDirectory"/>).</summary>
-public sealed class PostingsDirectory(int rowGroup, PostingsLevel[] levels)
+public sealed class PostingsDirectory(int rowGroup, long offset, PostingsLevel[] levels)
 {
     public int RowGroup { get; } = rowGroup;
+
+    /// <summary>Absolute offset of the directory in the postings object (for errors).</summary>
+    public long Offset { get; } = offset;
 
     /// <summary>The directory of an indexed level (resource, scope, span).</summary>
     public PostingsLevel Level(AttrLevel level) => level switch

@@ -31,16 +31,35 @@ namespace Rubato.Storage.Encoding.V1.Search;
 public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
 {
     private readonly BackendBlockV1 _block;
+    private readonly bool _usePostings;
     private long _inspectedBytes;
 
     public BlockSpansetFetcher(BackendBlockV1 block)
+        : this(block, usePostings: true)
+    {
+    }
+
+    /// <param name="block">The block to scan.</param>
+    /// <param name="usePostings">
+    /// Whether attribute conditions may be answered from the block's <c>postings</c> object (when it has one); false
+    /// reads the attribute columns as blocks without postings do (same results, for comparisons).
+    /// </param>
+    public BlockSpansetFetcher(BackendBlockV1 block, bool usePostings)
     {
         _block = block ?? throw new ArgumentNullException(nameof(block));
         DataKey = ObjectKeys.BlockObject(block.Meta.TenantId, block.Meta.BlockId, FormatV1.DataName);
+        PostingsKey = ObjectKeys.BlockObject(block.Meta.TenantId, block.Meta.BlockId, Postings.ObjectName);
+        _usePostings = usePostings && block.HasPostings;
     }
 
-    /// <summary>Column bytes (stored, compressed) read from the data object. The footer, cached per block, is not counted.</summary>
+    /// <summary>
+    /// Bytes (stored, compressed) read from the data object (column chunks, page indexes, pages) and the postings object
+    /// (<see cref="PostingsBytes"/>). The footer, cached per block, is not counted.
+    /// </summary>
     public ulong InspectedBytes => (ulong)Interlocked.Read(ref _inspectedBytes);
+
+    /// <summary>Bytes read from the postings object (row-group table when this fetcher loaded it, directories, postings).</summary>
+    public long PostingsBytes { get; private set; }
 
     /// <summary>Range requests issued for column chunks and pages.</summary>
     public int Reads { get; private set; }
@@ -68,6 +87,8 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
 
     private string DataKey { get; }
 
+    private string PostingsKey { get; }
+
     public async IAsyncEnumerable<Spanset> FetchAsync(FetchSpansRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -79,8 +100,9 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
 
         var footer = await _block.GetFooterAsync(cancellationToken).ConfigureAwait(false);
         var results = new List<Spanset>();
-        foreach (var rg in footer)
+        for (int rgIndex = 0; rgIndex < footer.Count; rgIndex++)
         {
+            var rg = footer[rgIndex];
             cancellationToken.ThrowIfCancellationRequested();
             if (!CouldMatchByStats(plan, rg))
             {
@@ -89,7 +111,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             }
 
             results.Clear();
-            await ScanRowGroupAsync(plan, rg, results, cancellationToken).ConfigureAwait(false);
+            await ScanRowGroupAsync(plan, rg, rgIndex, results, cancellationToken).ConfigureAwait(false);
             foreach (var s in results)
             {
                 yield return s;
@@ -140,18 +162,77 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         return plan.All;
     }
 
-    private async Task ScanRowGroupAsync(SearchPlan plan, RowGroupStats rg, List<Spanset> output, CancellationToken ct)
+    /// <summary>
+    /// Scans one row group: first the postings of the conditions they can answer (<see cref="PostingsAnswers"/>), then
+    /// the columns of the others (<see cref="ScanColumnsAsync"/>).
+    /// </summary>
+    private async Task ScanRowGroupAsync(SearchPlan plan, RowGroupStats rg, int rgIndex, List<Spanset> output, CancellationToken ct)
+    {
+        var stats = new PostingsReadStats();
+        PostingsAnswers? answers = null;
+        try
+        {
+            if (_usePostings && !plan.Everything)
+            {
+                answers = await PostingsAnswers.ReadAsync(_block, plan, rgIndex, stats, ct).ConfigureAwait(false);
+                if (answers is not null && !answers.Any)
+                {
+                    answers.Dispose();
+                    answers = null;
+                }
+            }
+
+            if (answers is not null && !PostingsCouldMatch(plan, answers))
+            {
+                // An answered condition matches no owner of the row group and the others cannot make up for it.
+                RowGroupsSkippedByDictionary++;
+                return;
+            }
+
+            await ScanColumnsAsync(plan, rg, answers, output, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            answers?.Dispose();
+            Interlocked.Add(ref _inspectedBytes, stats.Bytes);
+            PostingsBytes += stats.Bytes;
+            Reads += stats.Reads;
+        }
+    }
+
+    /// <summary>Whether the row group can hold a candidate given the answered conditions' matches (others: could).</summary>
+    private static bool PostingsCouldMatch(SearchPlan plan, PostingsAnswers answers)
+    {
+        for (int i = 0; i < plan.Conds.Length; i++)
+        {
+            bool can = !answers.Answered(i) || answers.AnyMatch(i, plan.Conds[i]);
+            if (plan.All && !can)
+            {
+                return false;
+            }
+
+            if (!plan.All && can)
+            {
+                return true;
+            }
+        }
+
+        return plan.All;
+    }
+
+    private async Task ScanColumnsAsync(SearchPlan plan, RowGroupStats rg, PostingsAnswers? answers, List<Spanset> output, CancellationToken ct)
     {
         // Phase 0: dictionaries. A condition on an attribute key that no key dictionary of the row group holds can only
         // see nil, and '=' on a string intrinsic whose dictionary lacks the operand matches no row; when such conditions
         // rule out every span, the row group is done after reading just those chunks.
         RowGroupColumns? data = null;
-        if (!plan.Everything && plan.Conds.Any(c => c.DictionaryColumn(out _)))
+        bool Answered(int i) => answers?.Answered(i) == true;
+        if (!plan.Everything && plan.Conds.Where((c, i) => !Answered(i)).Any(c => c.DictionaryColumn(out _)))
         {
             var keyCols = new HashSet<int>();
-            foreach (var c in plan.Conds)
+            foreach (var (c, i) in plan.Conds.Select((c, i) => (c, i)))
             {
-                if (c.DictionaryColumn(out int col))
+                if (!Answered(i) && c.DictionaryColumn(out int col))
                 {
                     keyCols.Add(col);
                     if (c.Kind == CondKind.Attr && c.Unscoped)
@@ -162,7 +243,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             }
 
             data = await _block.ReadColumnsAsync(rg, keyCols, null, ct).ConfigureAwait(false);
-            if (!KeysCouldMatch(plan, data))
+            if (!KeysCouldMatch(plan, data, answers))
             {
                 RowGroupsSkippedByDictionary++;
                 Interlocked.Add(ref _inspectedBytes, data.BytesRead);
@@ -176,9 +257,12 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         var cols = new HashSet<int>(ColumnScan.StructureColumns);
         if (!plan.Everything)
         {
-            foreach (var c in plan.Conds)
+            for (int i = 0; i < plan.Conds.Length; i++)
             {
-                c.AddColumns(cols);
+                if (!Answered(i))
+                {
+                    plan.Conds[i].AddColumns(cols);
+                }
             }
         }
 
@@ -193,6 +277,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         long[]? filterBytes = null;
         using var scan = new ColumnScan(data, DataKey);
         scan.DecodeStructure();
+        answers?.Validate(scan, PostingsKey);
         int spans = scan.SpanCount;
         bool[] candidates = ArrayPool<bool>.Shared.Rent(Math.Max(1, spans));
         try
@@ -207,7 +292,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             {
                 // Value columns of attribute conditions: only the types that rows with the wanted key actually have.
                 var valueCols = new HashSet<int>();
-                foreach (var c in plan.Conds.Where(c => c.Kind == CondKind.Attr))
+                foreach (var c in plan.Conds.Where((c, i) => c.Kind == CondKind.Attr && !Answered(i)))
                 {
                     AddValueColumns(scan, c.Level, [c.Condition.Field.Name], valueCols);
                     if (c.Unscoped)
@@ -217,7 +302,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
                 }
 
                 await _block.ReadColumnsAsync(rg, valueCols, data, ct).ConfigureAwait(false);
-                any = Select(plan, scan, candidates.AsSpan(0, spans));
+                any = Select(plan, scan, answers, candidates.AsSpan(0, spans));
             }
 
             filterBytes = (long[])data.BytesReadByColumn.Clone();
@@ -231,12 +316,19 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             // and value indexes need every row); the value columns only in the pages that hold the candidate traces'
             // rows, unless those are most of the column.
             var traces = CandidateTraces(scan, candidates.AsSpan(0, spans));
-            var fill = plan.FillColumns();
+            // Attribute levels whose wanted values the postings gave (AND plans): their attribute columns are not read.
+            var known = new bool[5];
+            for (int l = 0; l < 5; l++)
+            {
+                known[l] = answers?.KnownLevel(plan, (AttrLevel)l) == true;
+            }
+
+            var fill = plan.FillColumns(known);
             await ReadFillAsync(rg, data, scan, fill, traces, ct).ConfigureAwait(false);
             var fillValues = new HashSet<int>();
             for (int l = 0; l < 5; l++)
             {
-                if (plan.AttrKeys[l].Count > 0)
+                if (plan.AttrKeys[l].Count > 0 && !known[l])
                 {
                     AddValueColumns(scan, (AttrLevel)l, plan.AttrKeys[l], fillValues);
                 }
@@ -244,7 +336,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
 
             await ReadFillAsync(rg, data, scan, fillValues, traces, ct).ConfigureAwait(false);
             RowGroupsScanned++;
-            new SpanFiller(plan, scan).Fill(candidates.AsSpan(0, spans), output);
+            new SpanFiller(plan, scan, known[..3].Contains(true) ? answers : null, known).Fill(candidates.AsSpan(0, spans), output);
         }
         finally
         {
@@ -506,13 +598,18 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     }
 
     /// <summary>Whether the row group can hold a candidate given which condition keys its key dictionaries contain.</summary>
-    private bool KeysCouldMatch(SearchPlan plan, RowGroupColumns data)
+    private bool KeysCouldMatch(SearchPlan plan, RowGroupColumns data, PostingsAnswers? answers)
     {
         using var scan = new ColumnScan(data, DataKey);
-        foreach (var c in plan.Conds)
+        for (int i = 0; i < plan.Conds.Length; i++)
         {
+            var c = plan.Conds[i];
             bool can = true;
-            if (c.DictionaryColumn(out int col))
+            if (answers?.Answered(i) == true)
+            {
+                can = answers.AnyMatch(i, c);
+            }
+            else if (c.DictionaryColumn(out int col))
             {
                 can = c.Kind == CondKind.Attr
                     ? scan.FindInDict(col, c.KeyUtf8) >= 0 || (c.Unscoped && scan.FindInDict(Col.Attr(AttrLevel.Resource, Col.AttrKey), c.KeyUtf8) >= 0)
@@ -609,7 +706,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     }
 
     /// <summary>Evaluates every condition column-wise and combines them into <paramref name="candidates"/>; true when any is set.</summary>
-    private static bool Select(SearchPlan plan, ColumnScan scan, Span<bool> candidates)
+    private static bool Select(SearchPlan plan, ColumnScan scan, PostingsAnswers? answers, Span<bool> candidates)
     {
         int spans = candidates.Length;
         bool[] scratch = ArrayPool<bool>.Shared.Rent(Math.Max(1, spans));
@@ -617,9 +714,18 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         {
             candidates.Fill(plan.All);
             var one = scratch.AsSpan(0, spans);
-            foreach (var c in plan.Conds)
+            for (int i = 0; i < plan.Conds.Length; i++)
             {
-                ConditionEvaluator.Evaluate(c, scan, one);
+                var c = plan.Conds[i];
+                if (answers?.Answered(i) == true)
+                {
+                    answers.SpanMask(i, c, scan, one);
+                }
+                else
+                {
+                    ConditionEvaluator.Evaluate(c, scan, one);
+                }
+
                 if (c.Kind == CondKind.Duration && scan.Columns.Sparse(Col.SpanDuration) is { } sparse)
                 {
                     // Pages not read hold no span this condition can match (their min/max ruled it out).
@@ -654,9 +760,16 @@ public sealed class MultiBlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     private readonly List<BlockSpansetFetcher> _fetchers;
 
     public MultiBlockSpansetFetcher(IEnumerable<BackendBlockV1> blocks)
+        : this(blocks, usePostings: true)
+    {
+    }
+
+    /// <param name="blocks">The blocks, scanned in this order.</param>
+    /// <param name="usePostings">See <see cref="BlockSpansetFetcher(BackendBlockV1, bool)"/>.</param>
+    public MultiBlockSpansetFetcher(IEnumerable<BackendBlockV1> blocks, bool usePostings)
     {
         ArgumentNullException.ThrowIfNull(blocks);
-        _fetchers = [.. blocks.Select(b => new BlockSpansetFetcher(b))];
+        _fetchers = [.. blocks.Select(b => new BlockSpansetFetcher(b, usePostings))];
     }
 
     /// <summary>
@@ -671,6 +784,9 @@ public sealed class MultiBlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     }
 
     public ulong InspectedBytes => (ulong)_fetchers.Sum(f => (long)f.InspectedBytes);
+
+    /// <summary>Bytes read from the blocks' postings objects (part of <see cref="InspectedBytes"/>).</summary>
+    public long PostingsBytes => _fetchers.Sum(f => f.PostingsBytes);
 
     public int RowGroupsSkippedByStats => _fetchers.Sum(f => f.RowGroupsSkippedByStats);
 
@@ -709,17 +825,30 @@ internal sealed class SpanFiller
     private readonly int[]?[] _wantedKeyIds = new int[]?[5];
     private readonly AttributeBag?[] _resourceBags;
     private readonly AttributeBag?[] _scopeBags;
+    private readonly PostingsAnswers? _answers;
+    private readonly string[]?[] _knownKeys = new string[]?[5];
 
-    public SpanFiller(SearchPlan plan, ColumnScan scan)
+    /// <param name="plan">The fetch plan.</param>
+    /// <param name="scan">The row group's columns.</param>
+    /// <param name="answers">The postings answers when some level's values come from them, else null.</param>
+    /// <param name="known">Per attribute level: the wanted attributes come from <paramref name="answers"/> (its columns were not read).</param>
+    public SpanFiller(SearchPlan plan, ColumnScan scan, PostingsAnswers? answers = null, bool[]? known = null)
     {
         _plan = plan;
         _scan = scan;
+        _answers = answers;
         _resourceBags = new AttributeBag?[scan.ResourceCount];
         _scopeBags = new AttributeBag?[scan.ScopeCount];
         for (int l = 0; l < 5; l++)
         {
             if (plan.AttrKeys[l].Count == 0)
             {
+                continue;
+            }
+
+            if (answers is not null && known?[l] == true)
+            {
+                _knownKeys[l] = [.. plan.AttrKeys[l].Order(StringComparer.Ordinal)];
                 continue;
             }
 
@@ -893,6 +1022,22 @@ internal sealed class SpanFiller
     /// <summary>The wanted attributes of one owner row, in stored order (so duplicate keys keep "first wins").</summary>
     private AttributeBag Bag(AttrLevel level, int owner)
     {
+        if (_knownKeys[(int)level] is { } knownKeys)
+        {
+            // Every wanted key of this level is an answered condition's: the owner's (first) value is the posting it is in.
+            AttributeBag? known = null;
+            foreach (var k in knownKeys)
+            {
+                if (_answers!.TryGetValue(level, k, owner, out var v))
+                {
+                    known ??= new AttributeBag(knownKeys.Length);
+                    known.Add(k, v);
+                }
+            }
+
+            return known ?? AttributeBag.Empty;
+        }
+
         var wanted = _wantedKeyIds[(int)level];
         if (wanted is null || wanted.Length == 0)
         {

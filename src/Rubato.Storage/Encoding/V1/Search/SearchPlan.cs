@@ -270,7 +270,8 @@ internal sealed class SearchPlan
     public bool ParentIds { get; private set; }
 
     /// <summary>Columns phase 2 (filling candidate spans) needs beyond the attribute value columns.</summary>
-    public List<int> FillColumns()
+    /// <param name="knownLevels">Attribute levels whose values come from postings (their count/key/type columns are skipped).</param>
+    public List<int> FillColumns(bool[]? knownLevels = null)
     {
         var cols = new List<int>
         {
@@ -309,7 +310,7 @@ internal sealed class SearchPlan
 
         for (int l = 0; l < 5; l++)
         {
-            if (AttrKeys[l].Count > 0)
+            if (AttrKeys[l].Count > 0 && knownLevels?[l] != true)
             {
                 CondPlan.AddAttrKeyColumns((AttrLevel)l, cols);
             }
