@@ -14,7 +14,7 @@ namespace Rubato.SearchBench;
 /// <summary>
 /// Generates (or reuses) a store of several vRubato1 blocks holding ≥5M spans and times four TraceQL searches over all
 /// of them with a limit large enough to force a full scan. Usage:
-/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate] [--column-sizes] [--column-reads] [--traces-per-page N] [--min-page-stored-bytes N]</c>
+/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate] [--column-sizes] [--column-reads] [--no-postings] [--traces-per-page N] [--min-page-stored-bytes N]</c>
 /// (the page options apply when the store is generated).
 /// </summary>
 public static class Program
@@ -41,6 +41,7 @@ public static class Program
         int tracesPerBlock = 100_000;
         int runs = 3;
         bool regenerate = false;
+        bool usePostings = true;
         var pageOptions = new BlockBuilderOptions();
         for (int i = 0; i < args.Length; i++)
         {
@@ -56,6 +57,7 @@ public static class Program
                 case "--min-page-stored-bytes": pageOptions.MinPageStoredBytes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--column-sizes": break;
                 case "--column-reads": break;
+                case "--no-postings": usePostings = false; break;
                 default:
                     Console.Error.WriteLine($"unknown argument '{args[i]}'");
                     return 2;
@@ -88,6 +90,7 @@ public static class Program
         long dataBytes = 0;
         long blockBytes = 0;
         long spanCount = 0;
+        long postingsBytes = 0;
         int rowGroups = 0;
         foreach (string line in File.ReadAllLines(manifest).Where(l => l.Length > 0))
         {
@@ -99,11 +102,12 @@ public static class Program
             dataBytes += new FileInfo(Path.Combine(storeDir, Tenant, id.ToString(), FormatV1.DataName)).Length;
             blockBytes += new DirectoryInfo(Path.Combine(storeDir, Tenant, id.ToString())).EnumerateFiles().Sum(f => f.Length);
             spanCount += meta.SpanCount;
+            postingsBytes += (long)meta.PostingsSize;
             rowGroups += (int)meta.TotalRecords;
         }
 
         Console.WriteLine(
-            $"store: {blocks.Count} blocks, {spanCount:N0} spans, {rowGroups} row groups, data objects {dataBytes:N0} B, all block objects {blockBytes:N0} B");
+            $"store: {blocks.Count} blocks, {spanCount:N0} spans, {rowGroups} row groups, data objects {dataBytes:N0} B, postings objects {postingsBytes:N0} B, all block objects {blockBytes:N0} B");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}");
         if (args.Contains("--column-sizes"))
         {
@@ -124,6 +128,34 @@ public static class Program
             {
                 Console.WriteLine($"  {Col.Name(c),-24} {sizes[c],14:N0} B {100.0 * sizes[c] / dataBytes,6:F2}%");
             }
+
+            // Postings per indexed key over every row group: posting bytes, values with and without a posting.
+            var keys = new SortedDictionary<string, (long Bytes, int Values, int WithPosting, int RowGroups)>(StringComparer.Ordinal);
+            long directoryBytes = 0;
+            foreach (var block in blocks.Where(b => b.HasPostings))
+            {
+                var table = await block.GetPostingsTableAsync(null, CancellationToken.None).ConfigureAwait(false);
+                for (int rg = 0; rg < table.Regions.Count; rg++)
+                {
+                    directoryBytes += table.Regions[rg].DirectoryLength;
+                    var dir = await block.ReadPostingsDirectoryAsync(rg, null, CancellationToken.None).ConfigureAwait(false);
+                    foreach (var level in Postings.Levels)
+                    {
+                        foreach (var k in dir.Level(level).Keys.Values)
+                        {
+                            string name = $"{level.ToString().ToLowerInvariant()}.{k.Key} ({k.Kind.ToString().ToLowerInvariant()})";
+                            keys.TryGetValue(name, out var e);
+                            keys[name] = (e.Bytes + k.Values.Sum(v => (long)v.Stored), e.Values + k.Values.Length, e.WithPosting + k.Values.Count(v => v.HasPosting), e.RowGroups + 1);
+                        }
+                    }
+                }
+            }
+
+            Console.WriteLine($"postings: {postingsBytes:N0} B ({100.0 * postingsBytes / dataBytes:F2}% of data), directories {directoryBytes:N0} B; per indexed key (row groups, values with posting / all, posting bytes):");
+            foreach (var (name, e) in keys.OrderByDescending(kv => kv.Value.Bytes))
+            {
+                Console.WriteLine($"  {name,-40} {e.RowGroups,4} rg {e.WithPosting,5}/{e.Values,-5} {e.Bytes,12:N0} B");
+            }
         }
 
         var queries = new (string Name, string Text)[]
@@ -134,7 +166,7 @@ public static class Program
             ("aggregate", "{ kind = server } | count() > 5"),
         };
         var options = new SearchOptions { Limit = 1_000_000, SpansPerSpanSet = 3 };
-        var columnReads = new List<(string Name, long[] Filter, long[] Fill)>();
+        var columnReads = new List<(string Name, long[] Filter, long[] Fill, long Postings)>();
         Console.WriteLine();
         Console.WriteLine("| query | median ms | runs ms | traces | bytes read | % of data | % of block | requests | rg skipped stats/dict/no-cand/scanned |");
         Console.WriteLine("|---|---:|---|---:|---:|---:|---:|---:|---|");
@@ -146,7 +178,7 @@ public static class Program
             MultiBlockSpansetFetcher? lastFetcher = null;
             for (int r = 0; r <= runs; r++)
             {
-                var fetcher = new MultiBlockSpansetFetcher(blocks);
+                var fetcher = new MultiBlockSpansetFetcher(blocks, usePostings);
                 var sw = Stopwatch.StartNew();
                 last = await TraceQLEngine.SearchAsync(root, fetcher, options, CancellationToken.None).ConfigureAwait(false);
                 sw.Stop();
@@ -158,7 +190,7 @@ public static class Program
             }
 
             times.Sort();
-            columnReads.Add((name, lastFetcher!.FilterBytesByColumn, lastFetcher.FillBytesByColumn));
+            columnReads.Add((name, lastFetcher!.FilterBytesByColumn, lastFetcher.FillBytesByColumn, lastFetcher.PostingsBytes));
             double median = times[times.Count / 2];
             ulong read = lastFetcher!.InspectedBytes;
             Console.WriteLine(
@@ -169,9 +201,9 @@ public static class Program
         if (args.Contains("--column-reads"))
         {
             // Where each query's bytes went (last run): per column, filter pass / fill pass, largest first.
-            foreach (var (name, filter, fill) in columnReads)
+            foreach (var (name, filter, fill, postings) in columnReads)
             {
-                Console.WriteLine($"{name}: filter {filter.Sum():N0} B, fill {fill.Sum():N0} B");
+                Console.WriteLine($"{name}: filter {filter.Sum():N0} B + postings {postings:N0} B, fill {fill.Sum():N0} B");
                 foreach (int c in Enumerable.Range(0, Col.Count).Where(c => filter[c] + fill[c] > 0).OrderByDescending(c => filter[c] + fill[c]).Take(12))
                 {
                     Console.WriteLine($"  {Col.Name(c),-24} filter {filter[c],12:N0} B  fill {fill[c],12:N0} B");
