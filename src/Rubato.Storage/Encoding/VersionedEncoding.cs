@@ -64,7 +64,7 @@ public sealed class BlockBuilderOptions
 
     /// <summary>
     /// Most distinct values an attribute key of a level may have in a row group to be indexed in the <c>postings</c>
-    /// object (docs/block-format.md §5); 0 writes no postings object. Default 64.
+    /// object (docs/block-format.md §4a); 0 writes no postings object. Default 64.
     /// </summary>
     public int PostingsMaxValues { get; set; } = 64;
 

@@ -6,7 +6,7 @@ namespace Rubato.Storage.Encoding.V1;
 
 /// <summary>
 /// The <c>postings</c> object of a block: per row group and per attribute level (resource, scope, span), the distinct
-/// values of every low-cardinality attribute key with the owner rows holding each (docs/block-format.md §5). Lets an
+/// values of every low-cardinality attribute key with the owner rows holding each (docs/block-format.md §4a). Lets an
 /// equality or range condition on such a key read just the row lists of the values it accepts instead of the level's
 /// attribute key/type/value columns.
 /// </summary>

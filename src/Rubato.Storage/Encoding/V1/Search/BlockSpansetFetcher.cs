@@ -172,7 +172,10 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         PostingsAnswers? answers = null;
         try
         {
-            if (_usePostings && !plan.Everything)
+            // Under '||' a row group with any candidate needs its attribute columns for the fill anyway (values come
+            // from postings only under '&&'), so postings pay off only when they can rule the whole row group out:
+            // when every condition is one they may answer.
+            if (_usePostings && !plan.Everything && (plan.All || plan.Conds.All(PostingsAnswers.Eligible)))
             {
                 answers = await PostingsAnswers.ReadAsync(_block, plan, rgIndex, stats, ct).ConfigureAwait(false);
                 if (answers is not null && !answers.Any)
