@@ -159,6 +159,57 @@ public sealed class PostingsSearchTests : IDisposable
     }
 
     [Fact]
+    public async Task FetchAsync_PostingsUse_FollowsPlanShape()
+    {
+        var data = Generate(300, seed: 12);
+        var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 8 * 1024);
+        int keyCol = Col.Attr(AttrLevel.Span, Col.AttrKey);
+
+        // No listed value accepted: every row group is ruled out from its postings directory, no column chunk is read.
+        var (none, _) = await RunAsync(block, data, "{ span.method = \"NOPE\" && status = error }");
+        Assert.Equal((int)block.Meta.TotalRecords, none.RowGroupsSkippedByDictionary);
+        Assert.Equal(none.PostingsBytes, (long)none.InspectedBytes);
+
+        // OR of conditions postings may all answer: postings, no span key column in the filter pass.
+        var (or, _) = await RunAsync(block, data, "{ span.code = 500 || resource.env = \"stage\" }");
+        Assert.True(or.PostingsBytes > 0);
+        Assert.Equal(0, or.FilterBytesByColumn[keyCol]);
+
+        // OR with a condition they cannot answer: the fill needs the attribute columns anyway, so no postings are read.
+        var (mixed, _) = await RunAsync(block, data, "{ span.code = 500 || status = error }");
+        Assert.Equal(0, mixed.PostingsBytes);
+        Assert.True(mixed.FilterBytesByColumn[keyCol] > 0);
+
+        // Nil matches (and unscoped fields): always the columns.
+        var (nil, _) = await RunAsync(block, data, "{ span.code = nil && .method = \"PUT\" }");
+        Assert.Equal(0, nil.PostingsBytes);
+    }
+
+    [Fact]
+    public async Task SearchAsync_BlockWithoutPostings_EqualsModel()
+    {
+        var data = Generate(150, seed: 8);
+        var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 8 * 1024, configure: o => o.PostingsMaxValues = 0);
+        Assert.False(block.HasPostings);
+        foreach (var q in Queries.Take(12))
+        {
+            var (fetcher, _) = await RunAsync(block, data, q);
+            Assert.Equal(0, fetcher.PostingsBytes);
+        }
+    }
+
+    /// <summary>Runs a query through a postings-enabled fetcher and asserts the model's result.</summary>
+    private static async Task<(MultiBlockSpansetFetcher Fetcher, SearchResult Result)> RunAsync(BackendBlockV1 block, List<(TraceId Id, Trace Trace)> data, string query)
+    {
+        var root = TraceQLParser.ParseAndValidate(query);
+        var model = await TraceQLEngine.SearchAsync(root, new TraceModelFetcher(data.Select(d => d.Trace)), Options(), CancellationToken.None);
+        var fetcher = new MultiBlockSpansetFetcher([block]);
+        var result = await TraceQLEngine.SearchAsync(root, fetcher, Options(), CancellationToken.None);
+        Assert.Equal(Json(model), Json(result));
+        return (fetcher, result);
+    }
+
+    [Fact]
     public async Task SearchAsync_CorruptPosting_ThrowsBlockCorruptNamingPostings()
     {
         var data = Generate(200, seed: 5);

@@ -75,7 +75,8 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
 
     /// <summary>
     /// Row groups skipped from dictionaries alone: an attribute key of the conditions is in none of their key
-    /// dictionaries, or a string intrinsic's dictionary lacks the <c>=</c> operand.
+    /// dictionaries, a string intrinsic's dictionary lacks the <c>=</c> operand, or a condition answered by the
+    /// postings directory accepts none of the key's values there.
     /// </summary>
     public int RowGroupsSkippedByDictionary { get; private set; }
 
