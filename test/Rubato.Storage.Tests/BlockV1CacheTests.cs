@@ -97,9 +97,9 @@ public sealed class BlockV1CacheTests : IDisposable
         Assert.Equal(first.Count, second.Count);
         for (int i = 0; i < first.Count; i++)
         {
-            Assert.Equal(first[i] with { Columns = [], PageIndexLengths = [] }, second[i] with { Columns = [], PageIndexLengths = [] });
+            Assert.Equal(first[i] with { Columns = [], Shapes = [] }, second[i] with { Columns = [], Shapes = [] });
             Assert.Equal(first[i].Columns, second[i].Columns);
-            Assert.Equal(first[i].PageIndexLengths, second[i].PageIndexLengths);
+            Assert.Equal(first[i].Shapes, second[i].Shapes);
         }
     }
 

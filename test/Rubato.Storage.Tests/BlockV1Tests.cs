@@ -206,7 +206,7 @@ public sealed class BlockV1Tests : IDisposable
         // Flip a byte inside the span-name chunk's stored bytes (located through the row group directory).
         var stats = await ((BackendBlockV1)Encodings.Default.OpenBlock(meta, _store)).ReadFooterAsync(default);
         var (off, len) = stats[0].Columns[Col.SpanName];
-        int pageIndex = stats[0].PageIndexLengths[Col.SpanName];
+        int pageIndex = (int)stats[0].Shapes[Col.SpanName].PagesOffset(Col.SpanName);
         long at = stats[0].Offset + off + pageIndex + ((len - pageIndex) / 2);
         data[at] ^= 0x5A;
         await _store.PutAsync(dataKey, data, default);

@@ -16,13 +16,13 @@ public sealed class ColumnPagesTests
     public void Write_EmptyColumn_HasNoPagesAndReadsEmpty(BlockCompression codec)
     {
         var w = new ByteWriter();
-        int header = ColumnPages.Write(w, Col.SpanDuration, [], [], 0, 1, codec, new ByteWriter());
+        var shape = ColumnPages.Write(w, Col.SpanDuration, [], [], 0, 1, codec, new ByteWriter());
         var chunk = w.ToArray();
-        byte[] raw = ColumnPages.ReadWhole(chunk, Col.SpanDuration, header, Key, 100, out var index);
+        byte[] raw = ColumnPages.ReadWhole(chunk, Col.SpanDuration, shape, Key, 100, out var index);
         Assert.Empty(raw);
         Assert.Empty(index.Pages);
         Assert.Equal(0, index.Rows);
-        Assert.Equal(chunk.Length, header);
+        Assert.Equal(chunk.Length, shape.PagesOffset(Col.SpanDuration));
     }
 
     [Fact]
@@ -31,8 +31,8 @@ public sealed class ColumnPagesTests
         var dict = new ByteWriter();
         dict.WriteVarint(0);
         var w = new ByteWriter();
-        int header = ColumnPages.Write(w, Col.SpanName, dict.WrittenSpan, [], 0, 1, BlockCompression.Brotli, new ByteWriter());
-        byte[] raw = ColumnPages.ReadWhole(w.WrittenSpan, Col.SpanName, header, Key, 0, out var index);
+        var shape = ColumnPages.Write(w, Col.SpanName, dict.WrittenSpan, [], 0, 1, BlockCompression.Brotli, new ByteWriter());
+        byte[] raw = ColumnPages.ReadWhole(w.WrittenSpan, Col.SpanName, shape, Key, 0, out var index);
         Assert.Equal([0], raw);
         Assert.NotNull(index.Dictionary);
         Assert.Empty(index.Pages);
@@ -50,8 +50,8 @@ public sealed class ColumnPagesTests
         }
 
         var w = new ByteWriter();
-        int header = ColumnPages.Write(w, Col.SpanDuration, [], v.WrittenSpan, values.Length, 3, BlockCompression.Brotli, new ByteWriter());
-        byte[] raw = ColumnPages.ReadWhole(w.WrittenSpan, Col.SpanDuration, header, Key, 0, out var index);
+        var shape = ColumnPages.Write(w, Col.SpanDuration, [], v.WrittenSpan, values.Length, 3, BlockCompression.Brotli, new ByteWriter());
+        byte[] raw = ColumnPages.ReadWhole(w.WrittenSpan, Col.SpanDuration, shape, Key, 0, out var index);
         Assert.Equal(v.ToArray(), raw);
         Assert.Equal(4, index.Pages.Count);
         Assert.Equal(1, index.RowCount(3));
@@ -74,8 +74,8 @@ public sealed class ColumnPagesTests
         Assert.Equal(1, perPage);
         var w = new ByteWriter();
         int blob = Col.Attr(AttrLevel.Span, Col.AttrBlob);
-        int header = ColumnPages.Write(w, blob, [], v.WrittenSpan, 3, perPage, BlockCompression.None, new ByteWriter());
-        byte[] raw = ColumnPages.ReadWhole(w.WrittenSpan, blob, header, Key, 0, out var index);
+        var shape = ColumnPages.Write(w, blob, [], v.WrittenSpan, 3, perPage, BlockCompression.None, new ByteWriter());
+        byte[] raw = ColumnPages.ReadWhole(w.WrittenSpan, blob, shape, Key, 0, out var index);
         Assert.Equal(v.ToArray(), raw);
         Assert.Equal([2, 10 * 1024 + 2, 3], index.Pages.Select(p => p.Raw));
     }
@@ -90,11 +90,12 @@ public sealed class ColumnPagesTests
         }
 
         var w = new ByteWriter();
-        int header = ColumnPages.Write(w, Col.SpanStartDelta, [], v.WrittenSpan, 1000, 100, BlockCompression.Deflate, new ByteWriter());
+        var shape = ColumnPages.Write(w, Col.SpanStartDelta, [], v.WrittenSpan, 1000, 100, BlockCompression.Deflate, new ByteWriter());
         var chunk = w.ToArray();
-        var index = ColumnPages.ParseIndex(chunk.AsSpan(0, header), Col.SpanStartDelta, chunk.Length, Key, 500);
+        int header = (int)shape.PagesOffset(Col.SpanStartDelta);
+        var index = ColumnPages.ParseIndex(chunk.AsSpan(0, header), Col.SpanStartDelta, shape, chunk.Length, Key, 500);
         chunk[index.Pages[4].Offset + 1] ^= 0x40;
-        var e = Assert.Throws<BlockCorruptException>(() => ColumnPages.ReadWhole(chunk, Col.SpanStartDelta, header, Key, 500, out _));
+        var e = Assert.Throws<BlockCorruptException>(() => ColumnPages.ReadWhole(chunk, Col.SpanStartDelta, shape, Key, 500, out _));
         Assert.Equal(500 + index.Pages[4].Offset, e.Offset);
         Assert.Contains("span.start_delta", e.Message, StringComparison.Ordinal);
     }
@@ -109,12 +110,14 @@ public sealed class ColumnPagesTests
         }
 
         var w = new ByteWriter();
-        int header = ColumnPages.Write(w, Col.SpanKind, [], v.WrittenSpan, 50, 8, BlockCompression.Brotli, new ByteWriter());
+        var shape = ColumnPages.Write(w, Col.SpanKind, [], v.WrittenSpan, 50, 8, BlockCompression.Brotli, new ByteWriter());
         var chunk = w.ToArray();
-        Assert.Throws<BlockCorruptException>(() => ColumnPages.ParseIndex(chunk.AsSpan(0, header), Col.SpanKind, chunk.Length + 1, Key, 0));
-        Assert.Throws<BlockCorruptException>(() => ColumnPages.ParseIndex(chunk.AsSpan(0, header), Col.SpanDuration, chunk.Length, Key, 0));
-        chunk[3] ^= 1;
-        var e = Assert.Throws<BlockCorruptException>(() => ColumnPages.ParseIndex(chunk.AsSpan(0, header), Col.SpanKind, chunk.Length, Key, 0));
+        int header = (int)shape.PagesOffset(Col.SpanKind);
+        Assert.Throws<BlockCorruptException>(() => ColumnPages.ParseIndex(chunk.AsSpan(0, header), Col.SpanKind, shape, chunk.Length + 1, Key, 0));
+        Assert.Throws<BlockCorruptException>(() => ColumnPages.ParseIndex(chunk.AsSpan(0, header), Col.SpanDuration, shape, chunk.Length, Key, 0));
+        Assert.Throws<BlockCorruptException>(() => ColumnPages.ParseIndex(chunk.AsSpan(0, header), Col.SpanKind, shape with { RowsPerPage = 7 }, chunk.Length, Key, 0));
+        chunk[5] ^= 1;
+        var e = Assert.Throws<BlockCorruptException>(() => ColumnPages.ParseIndex(chunk.AsSpan(0, header), Col.SpanKind, shape, chunk.Length, Key, 0));
         Assert.Contains("CRC", e.Message, StringComparison.Ordinal);
     }
 }

@@ -226,20 +226,22 @@ public sealed class BlockSearchTests : IDisposable
         Assert.Equal(expected, actual);
         Assert.Contains(SearchResultJson.TraceIdHex(data[1000].Id), actual, StringComparison.Ordinal);
 
-        // Filter pass: span.duration's page index plus the one page whose max reaches 1 h.
+        // Filter pass: span.duration's header and min/max section (two reads: more than 512 bytes of entries lie
+        // between them), then the two entries that locate the one page whose max reaches 1 h (one for page 0), and it.
         var duration = indexes.PageIndex(Col.SpanDuration)!;
         var hits = Enumerable.Range(0, duration.Pages.Count).Where(p => duration.Pages[p].Max > 3_600_000_000_000L).ToList();
         int hit = Assert.Single(hits);
         Assert.True(duration.Pages.Count > 50, $"{duration.Pages.Count} duration pages");
-        Assert.Equal(duration.HeaderLength + duration.Pages[hit].Stored, fetcher.FilterBytesByColumn[Col.SpanDuration]);
+        int entries = ColumnPages.EntrySize * (hit == 0 ? 1 : 2);
+        Assert.Equal(duration.HeaderLength + duration.Shape.StatsLength + entries + duration.Pages[hit].Stored, fetcher.FilterBytesByColumn[Col.SpanDuration]);
 
-        // Fill pass: trace.id's page index plus the page holding trace 1000 (traces 1000..1003).
+        // Fill pass: trace.id's header, entries 249 and 250, and page 250 holding trace 1000 (traces 1000..1003).
         var traceIds = indexes.PageIndex(Col.TraceId)!;
         Assert.Equal(4, traceIds.RowsPerPage);
-        Assert.Equal(traceIds.HeaderLength + traceIds.Pages[1000 / 4].Stored, fetcher.FillBytesByColumn[Col.TraceId]);
+        Assert.Equal(traceIds.HeaderLength + (2 * ColumnPages.EntrySize) + traceIds.Pages[1000 / 4].Stored, fetcher.FillBytesByColumn[Col.TraceId]);
 
         // Everything the store served is what the fetcher counted: besides these pages, the count columns read whole
-        // to map spans to traces, and every other fill column's page index and page(s) of trace 200.
+        // to map spans to traces, and every other fill column's header, entries and page(s) of trace 1000.
         Assert.Equal((long)fetcher.InspectedBytes, _store.BytesRead);
         Assert.True(_store.BytesRead * 5 < dataSize, $"read {_store.BytesRead} of {dataSize} bytes");
     }
@@ -378,7 +380,7 @@ public sealed class BlockSearchTests : IDisposable
         var rg = (await block.GetFooterAsync(CancellationToken.None))[0];
         string path = Path.Combine(_dir.Path, ObjectKeys.BlockObject(block.Meta.TenantId, block.Meta.BlockId, FormatV1.DataName));
         var bytes = await File.ReadAllBytesAsync(path);
-        bytes[rg.Offset + rg.Columns[Col.SpanName].Offset + rg.PageIndexLengths[Col.SpanName]] ^= 0xFF;
+        bytes[rg.Offset + rg.Columns[Col.SpanName].Offset + rg.Shapes[Col.SpanName].PagesOffset(Col.SpanName)] ^= 0xFF;
         await File.WriteAllBytesAsync(path, bytes);
 
         var reopened = new BackendBlockV1(block.Meta, new LocalObjectStore(_dir.Path));

@@ -111,7 +111,9 @@ public sealed class PageIndexCacheTests : IDisposable
         var block = new BackendBlockV1(meta, _store, caches);
         var rg = (await block.GetFooterAsync(CancellationToken.None))[0];
         await block.ReadPageIndexesAsync(rg, [Col.SpanDuration], new RowGroupColumns(rg), CancellationToken.None);
-        string key = ObjectKeys.BlockObject(meta.TenantId, meta.BlockId, $"page-index-{rg.Offset}-{Col.SpanDuration}");
+        // Index extents are cached by their absolute extent; the header's entry gates its entries and stats.
+        long headerAt = rg.Offset + rg.Columns[Col.SpanDuration].Offset;
+        string key = ObjectKeys.BlockObject(meta.TenantId, meta.BlockId, $"page-index-{headerAt}-{ChunkShape.HeaderLength(Col.SpanDuration)}");
         byte[] good = (await _cache.GetAsync(key))!.ToArray();
         await _cache.SetAsync(key, new byte[good.Length]);
 

@@ -24,7 +24,7 @@ public sealed record RowGroupStats(
     ulong MinSpanDurationNanos,
     ulong MaxSpanDurationNanos,
     IReadOnlyList<(int Offset, int Length)> Columns,
-    IReadOnlyList<int> PageIndexLengths);
+    IReadOnlyList<ChunkShape> Shapes);
 
 /// <summary>
 /// Shared caches a <see cref="BackendBlockV1"/> consults before the object store (any may be null: that part is not
@@ -326,24 +326,23 @@ public sealed class BackendBlockV1 : IBackendBlock
             CheckColumn(c);
             if (!result.Has(c) && !extents.Exists(e => e.Column == c))
             {
-                extents.Add(new Extent(rowGroup.Columns[c].Offset, rowGroup.Columns[c].Length, c, 0));
+                extents.Add(new Extent(rowGroup.Columns[c].Offset, rowGroup.Columns[c].Length, c, 0, ExtentKind.Chunk));
             }
         }
 
         await ReadExtentsAsync(rowGroup, extents, result, (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
         {
-            var raw = ColumnPages.ReadWhole(bytes, e.Column, rowGroup.PageIndexLengths[e.Column], DataKey, at, out var index);
+            var raw = ColumnPages.ReadWhole(bytes, e.Column, rowGroup.Shapes[e.Column], DataKey, at, out var index);
             result.Set(e.Column, raw, index);
         }, ct).ConfigureAwait(false);
         return result;
     }
 
     /// <summary>
-    /// Reads the page indexes of the listed columns (the head of each chunk; lengths from the footer) that
-    /// <paramref name="into"/> does not have yet, so a scan can pick pages by row or by min/max. With a page index cache
-    /// (<see cref="BlockCaches.PageIndex"/>) the wanted indexes are looked up first in one multi-get; only misses (and
-    /// cached bytes that fail the index's own checks) are read from the store, and those bytes are then stored in the
-    /// background. Cache hits are not counted in <see cref="RowGroupColumns.BytesRead"/>: it counts store bytes.
+    /// Reads the whole page indexes (header, every page entry, min/max stats; extents from the footer's chunk shapes)
+    /// of the listed columns, as far as <paramref name="into"/> does not have them yet. One coalesced range per column.
+    /// Sparse scans need not call this: <see cref="ReadPagesAsync"/> reads just the entries of the pages it reads, and
+    /// <see cref="ReadPageStatsAsync"/> just the header and stats.
     /// </summary>
     public async ValueTask ReadPageIndexesAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns into, CancellationToken ct)
     {
@@ -351,95 +350,171 @@ public sealed class BackendBlockV1 : IBackendBlock
         ArgumentNullException.ThrowIfNull(columns);
         var result = Target(rowGroup, into);
         var extents = new List<Extent>();
-        foreach (int c in columns)
+        foreach (int c in columns.Distinct())
         {
             CheckColumn(c);
-            if (result.PageIndex(c) is null && !extents.Exists(e => e.Column == c))
+            int pages = rowGroup.Shapes[c].PageCount;
+            AddIndexExtents(rowGroup, c, result, extents, pages > 0 ? [(0, pages)] : [], stats: true);
+        }
+
+        await ReadIndexExtentsAsync(rowGroup, extents, result, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads the header and the min/max stats section of the listed columns (those without stats get just the
+    /// header), so a range filter can pick pages by <see cref="ColumnPageIndex.Stats"/> without the entries.
+    /// </summary>
+    public async ValueTask ReadPageStatsAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns into, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(rowGroup);
+        ArgumentNullException.ThrowIfNull(columns);
+        var result = Target(rowGroup, into);
+        var extents = new List<Extent>();
+        foreach (int c in columns.Distinct())
+        {
+            CheckColumn(c);
+            AddIndexExtents(rowGroup, c, result, extents, [], stats: true);
+        }
+
+        await ReadIndexExtentsAsync(rowGroup, extents, result, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Adds the extents of column <paramref name="c"/>'s page index that <paramref name="result"/> lacks: the header,
+    /// the listed entry runs (first entry, count) not loaded yet, and the stats section when asked for.
+    /// </summary>
+    private static void AddIndexExtents(RowGroupStats rowGroup, int c, RowGroupColumns result, List<Extent> extents, IEnumerable<(int First, int Count)> entryRuns, bool stats)
+    {
+        var shape = rowGroup.Shapes[c];
+        long chunk = rowGroup.Columns[c].Offset;
+        var index = result.PageIndex(c);
+        if (index is null && !extents.Exists(e => e.Column == c && e.Kind == ExtentKind.Header))
+        {
+            extents.Add(new Extent(chunk, ChunkShape.HeaderLength(c), c, 0, ExtentKind.Header));
+        }
+
+        foreach (var (first, count) in entryRuns)
+        {
+            bool missing = index is null;
+            for (int p = first; !missing && p < first + count; p++)
             {
-                extents.Add(new Extent(rowGroup.Columns[c].Offset, rowGroup.PageIndexLengths[c], c, 0));
+                missing = !index!.HasEntry(p);
+            }
+
+            if (missing)
+            {
+                extents.Add(new Extent(chunk + shape.EntryOffset(c, first), ColumnPages.EntrySize * count, c, first, ExtentKind.Entries));
             }
         }
 
-        var cache = _caches?.PageIndex;
-        if (cache is not null && extents.Count > 0)
+        if (stats && shape.StatsLength > 0 && !(index?.StatsLoaded ?? false) && !extents.Exists(e => e.Column == c && e.Kind == ExtentKind.Stats))
         {
-            await TakePageIndexesFromCacheAsync(cache, rowGroup, extents, result, ct).ConfigureAwait(false);
+            extents.Add(new Extent(chunk + shape.StatsOffset(c), shape.StatsLength, c, 0, ExtentKind.Stats));
+        }
+    }
+
+    /// <summary>
+    /// The entry runs (first entry, count) that locate <paramref name="pages"/>: a page's extent is from the previous
+    /// entry's stored end to its own, so page p needs entries p − 1 and p (page 0 starts after the dictionary page,
+    /// whose length is in the header). Runs that touch are merged, so every entry is read once.
+    /// </summary>
+    private static List<(int First, int Count)> EntryRuns(ColumnPageIndex? index, IReadOnlyList<int> pages)
+    {
+        var sorted = pages.Where(p => index is null || !index.HasEntry(p)).Distinct().Order().ToList();
+        var runs = new List<(int First, int Count)>();
+        foreach (int p in sorted)
+        {
+            int first = Math.Max(0, p - 1);
+            if (runs.Count > 0 && runs[^1].First + runs[^1].Count >= first)
+            {
+                runs[^1] = (runs[^1].First, p - runs[^1].First + 1);
+            }
+            else
+            {
+                runs.Add((first, p - first + 1));
+            }
+        }
+
+        return runs;
+    }
+
+    /// <summary>
+    /// Reads page index extents (headers, entry runs, stats) into <paramref name="result"/>'s page indexes, headers
+    /// before the entries and stats of their column. With a page index cache (<see cref="BlockCaches.PageIndex"/>) the
+    /// extents are looked up first in one multi-get, keyed by extent; only misses (and entries failing their checks) are
+    /// read from the store, and those bytes are then stored in the background. Cached values carry a CRC-32C of their
+    /// own (entry runs have none in the format). Cache hits are not counted in <see cref="RowGroupColumns.BytesRead"/>.
+    /// </summary>
+    private async ValueTask ReadIndexExtentsAsync(RowGroupStats rowGroup, List<Extent> extents, RowGroupColumns result, CancellationToken ct)
+    {
+        if (extents.Count == 0)
+        {
+            return;
+        }
+
+        ExtentConsumer consume = (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
+        {
+            if (e.Kind == ExtentKind.Header)
+            {
+                result.SetIndex(e.Column, ColumnPages.ParseHeader(bytes, e.Column, rowGroup.Shapes[e.Column], rowGroup.Columns[e.Column].Length, DataKey, at));
+                return;
+            }
+
+            var index = result.PageIndex(e.Column) ?? throw new InvalidOperationException($"the header of column {Col.Name(e.Column)} was not read");
+            if (e.Kind == ExtentKind.Stats)
+            {
+                index.LoadStats(bytes, at);
+            }
+            else if (e.Page == 0 && e.Length == ColumnPages.EntrySize * index.PageCount)
+            {
+                index.LoadAllEntries(bytes, at); // every entry: checked against the header's entries CRC
+            }
+            else
+            {
+                index.LoadEntries(e.Page, bytes, at);
+            }
+        };
+
+        var cache = _caches?.PageIndex;
+        if (cache is not null)
+        {
+            await TakeFromCacheAsync(cache, rowGroup, extents, consume, IndexCacheKey, sealedValues: true, ct).ConfigureAwait(false);
         }
 
         await ReadExtentsAsync(rowGroup, extents, result, (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
         {
-            result.SetIndex(e.Column, ColumnPages.ParseIndex(bytes, e.Column, rowGroup.Columns[e.Column].Length, DataKey, at));
+            consume(e, bytes, at);
             if (cache is not null)
             {
-                CacheSetInBackground(cache, PageIndexCacheKey(rowGroup, e.Column), bytes.ToArray());
+                var value = new byte[bytes.Length + 4];
+                bytes.CopyTo(value);
+                BinaryPrimitives.WriteUInt32LittleEndian(value.AsSpan(bytes.Length), Crc32C.Compute(bytes));
+                CacheSetInBackground(cache, IndexCacheKey(at, e.Length), value);
             }
-
         }, ct).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Sets every page index of <paramref name="extents"/> that the cache holds (parsed and checked exactly like store
-    /// bytes) and removes those extents. A miss, a failing cache, or bytes of the wrong length or failing the checks
-    /// leave the extent to be read from the store.
+    /// The cache key of a page index extent (header, entry run or stats section): the extent's absolute offset and
+    /// length in the data object, which fix its bytes for the block's lifetime.
     /// </summary>
-    private async ValueTask TakePageIndexesFromCacheAsync(ICache cache, RowGroupStats rowGroup, List<Extent> extents, RowGroupColumns result, CancellationToken ct)
-    {
-        var keys = new string[extents.Count];
-        for (int k = 0; k < keys.Length; k++)
-        {
-            keys[k] = PageIndexCacheKey(rowGroup, extents[k].Column);
-        }
-
-        byte[]?[] hits;
-        try
-        {
-            hits = await cache.GetManyAsync(keys, ct).ConfigureAwait(false);
-        }
-        catch (Exception) when (!ct.IsCancellationRequested)
-        {
-            return; // ICache promises not to throw; this guards the query against one that does anyway.
-        }
-
-        for (int k = extents.Count - 1; k >= 0; k--)
-        {
-            var e = extents[k];
-            if (k >= hits.Length || hits[k] is not { } bytes || bytes.Length != e.Length)
-            {
-                continue;
-            }
-
-            try
-            {
-                result.SetIndex(e.Column, ColumnPages.ParseIndex(bytes, e.Column, rowGroup.Columns[e.Column].Length, DataKey, rowGroup.Offset + e.Start));
-                extents.RemoveAt(k);
-            }
-            catch (BlockCorruptException)
-            {
-                // A damaged entry: the store's bytes are read and replace it.
-            }
-        }
-    }
+    private string IndexCacheKey(long absoluteOffset, int length) =>
+        ObjectKeys.BlockObject(Meta.TenantId, Meta.BlockId, $"page-index-{absoluteOffset}-{length}");
 
     /// <summary>
-    /// The cache key of one chunk's page index. The row group is named by its offset in the data object (unique in the
-    /// block) and the column by its number, which the block's format revision fixes for the block's lifetime.
-    /// </summary>
-    private string PageIndexCacheKey(RowGroupStats rowGroup, int column) =>
-        ObjectKeys.BlockObject(Meta.TenantId, Meta.BlockId, $"page-index-{rowGroup.Offset}-{column}");
-
-    /// <summary>
-    /// Reads only the listed pages of columns whose page index <paramref name="into"/> already holds
-    /// (<see cref="ReadPageIndexesAsync"/>), plus each dictionary column's dictionary page once, and decodes them into
-    /// the columns' <see cref="SparseColumn"/>s. Pages less than the store's <see cref="IObjectStore.ReadCoalesceGapBytes"/> apart (of one
-    /// column or of neighbouring columns) are fetched with one range request. Pages already read and columns already whole are skipped; blob columns cannot be read
-    /// this way.
+    /// Reads only the listed pages, plus each dictionary column's dictionary page once, and decodes them into the
+    /// columns' <see cref="SparseColumn"/>s. Two rounds: first the header of each column not seen yet and the entries
+    /// of the wanted pages whose entries are not loaded (a few bytes per page; coalesced), then the pages. Extents less
+    /// than the store's <see cref="IObjectStore.ReadCoalesceGapBytes"/> apart (of one column or of neighbouring
+    /// columns) are fetched with one range request. Pages already read and columns already whole are skipped; blob
+    /// columns cannot be read this way.
     /// </summary>
     public async ValueTask ReadPagesAsync(RowGroupStats rowGroup, IReadOnlyList<(int Column, IReadOnlyList<int> Pages)> pages, RowGroupColumns into, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(rowGroup);
         ArgumentNullException.ThrowIfNull(pages);
         var result = Target(rowGroup, into);
-        var extents = new List<Extent>();
+        var indexExtents = new List<Extent>();
         foreach (var (c, list) in pages)
         {
             CheckColumn(c);
@@ -448,41 +523,59 @@ public sealed class BackendBlockV1 : IBackendBlock
                 continue;
             }
 
-            var index = result.PageIndex(c) ?? throw new InvalidOperationException($"the page index of column {Col.Name(c)} was not read");
+            foreach (int p in list)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(p);
+                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(p, rowGroup.Shapes[c].PageCount);
+            }
+
+            AddIndexExtents(rowGroup, c, result, indexExtents, EntryRuns(result.PageIndex(c), list), stats: false);
+        }
+
+        await ReadIndexExtentsAsync(rowGroup, indexExtents, result, ct).ConfigureAwait(false);
+        var extents = new List<Extent>();
+        foreach (var (c, list) in pages)
+        {
+            if (result.Has(c) || list.Count == 0)
+            {
+                continue;
+            }
+
+            var index = result.PageIndex(c)!;
             var sparse = result.SparseFor(c, index);
             int chunk = rowGroup.Columns[c].Offset;
-            if (index.Dictionary is { } d && sparse.Dictionary is null)
+            if (index.Dictionary is { } d && sparse.Dictionary is null && !extents.Exists(e => e.Column == c && e.Kind == ExtentKind.Dictionary))
             {
-                extents.Add(new Extent(chunk + d.Offset, d.Stored, c, -1));
+                extents.Add(new Extent(chunk + d.Offset, d.Stored, c, -1, ExtentKind.Dictionary));
             }
 
             foreach (int p in list)
             {
-                ArgumentOutOfRangeException.ThrowIfNegative(p);
-                ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(p, index.Pages.Count);
                 if (!sparse.Loaded[p])
                 {
+                    var page = index.Page(p);
                     sparse.Loaded[p] = true;
-                    extents.Add(new Extent(chunk + index.Pages[p].Offset, index.Pages[p].Stored, c, p));
+                    extents.Add(new Extent(chunk + page.Offset, page.Stored, c, p, ExtentKind.Page));
                 }
             }
         }
 
-        // Extents are consumed in offset order, so a dictionary page (first in its chunk) is decoded before the ids;
-        // cached dictionary pages are consumed first of all, before any cached or stored data page.
+        // Extents are consumed in offset order, so a dictionary page (first in its pages region) is decoded before the
+        // ids; cached dictionary pages are consumed first of all, before any cached or stored data page.
         ExtentConsumer consume = (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
         {
             var sparse = result.Sparse(e.Column)!;
             var index = sparse.Index;
-            var page = e.Page < 0 ? index.Dictionary!.Value : index.Pages[e.Page];
-            if (e.Page < 0)
+            if (e.Kind == ExtentKind.Dictionary)
             {
-                var dict = new byte[page.Raw];
-                ColumnPages.Inflate(bytes, page, index.Codec, dict, DataKey, at, e.Column);
+                var d = index.Dictionary!.Value;
+                var dict = new byte[d.Raw];
+                ColumnPages.Inflate(bytes, d, index.Codec, dict, DataKey, at, e.Column);
                 sparse.Dictionary = dict;
                 return;
             }
 
+            var page = index.Page(e.Page);
             byte[] raw = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, page.Raw));
             try
             {
@@ -498,7 +591,7 @@ public sealed class BackendBlockV1 : IBackendBlock
         var cache = _caches?.Page;
         if (cache is not null && extents.Count > 0)
         {
-            await TakePagesFromCacheAsync(cache, rowGroup, extents, consume, ct).ConfigureAwait(false);
+            await TakeFromCacheAsync(cache, rowGroup, extents, consume, PageCacheKey, sealedValues: false, ct).ConfigureAwait(false);
         }
 
         await ReadExtentsAsync(rowGroup, extents, result, (in Extent e, ReadOnlySpan<byte> bytes, long at) =>
@@ -518,11 +611,12 @@ public sealed class BackendBlockV1 : IBackendBlock
     public const int MaxCachedPageBytes = 64 * 1024;
 
     /// <summary>
-    /// Consumes every page of <paramref name="extents"/> (of at most <see cref="MaxCachedPageBytes"/>) that the cache
-    /// holds, dictionary pages first, and removes those extents. Cached bytes pass the same CRC-32C check as store
-    /// bytes before anything is decoded; a miss, a failing cache or a damaged entry leaves the extent to the store.
+    /// Consumes every extent of <paramref name="extents"/> (of at most <see cref="MaxCachedPageBytes"/>) that the cache
+    /// holds, headers and dictionary pages first, and removes those extents. Page bytes pass the same CRC-32C check as
+    /// store bytes before anything is decoded, and <paramref name="sealedValues"/> (index extents) carry a trailing
+    /// CRC-32C checked here; a miss, a failing cache or a damaged entry leaves the extent to the store.
     /// </summary>
-    private async ValueTask TakePagesFromCacheAsync(ICache cache, RowGroupStats rowGroup, List<Extent> extents, ExtentConsumer consume, CancellationToken ct)
+    private static async ValueTask TakeFromCacheAsync(ICache cache, RowGroupStats rowGroup, List<Extent> extents, ExtentConsumer consume, Func<long, int, string> key, bool sealedValues, CancellationToken ct)
     {
         var wanted = new List<int>();
         for (int k = 0; k < extents.Count; k++)
@@ -541,7 +635,7 @@ public sealed class BackendBlockV1 : IBackendBlock
         var keys = new string[wanted.Count];
         for (int w = 0; w < keys.Length; w++)
         {
-            keys[w] = PageCacheKey(rowGroup.Offset + extents[wanted[w]].Start, extents[wanted[w]].Length);
+            keys[w] = key(rowGroup.Offset + extents[wanted[w]].Start, extents[wanted[w]].Length);
         }
 
         byte[]?[] hits;
@@ -554,19 +648,20 @@ public sealed class BackendBlockV1 : IBackendBlock
             return; // ICache promises not to throw; this guards the query against one that does anyway.
         }
 
-        // Ids pages decode against their column's dictionary, so a column whose dictionary page is left to the store
-        // takes none of its data pages from the cache either (they are then consumed after it, in offset order).
+        // Ids pages decode against their column's dictionary, and entries and stats load into their column's header,
+        // so a column whose dictionary page or header is left to the store takes nothing else from the cache either
+        // (those extents are then consumed after it, in offset order).
         var taken = new bool[extents.Count];
-        var dictionaryPending = new HashSet<int>();
-        foreach (bool dictionaries in (ReadOnlySpan<bool>)[true, false])
+        var firstPending = new HashSet<int>();
+        foreach (bool first in (ReadOnlySpan<bool>)[true, false])
         {
-            if (!dictionaries)
+            if (!first)
             {
                 for (int k = 0; k < extents.Count; k++)
                 {
-                    if (extents[k].Page < 0 && !taken[k])
+                    if (extents[k].Kind is ExtentKind.Dictionary or ExtentKind.Header && !taken[k])
                     {
-                        dictionaryPending.Add(extents[k].Column);
+                        firstPending.Add(extents[k].Column);
                     }
                 }
             }
@@ -574,19 +669,35 @@ public sealed class BackendBlockV1 : IBackendBlock
             for (int w = 0; w < wanted.Count && w < hits.Length; w++)
             {
                 var e = extents[wanted[w]];
-                if ((e.Page < 0) != dictionaries || hits[w] is not { } bytes || bytes.Length != e.Length || dictionaryPending.Contains(e.Column))
+                bool isFirst = e.Kind is ExtentKind.Dictionary or ExtentKind.Header;
+                if (isFirst != first || hits[w] is not { } bytes || firstPending.Contains(e.Column))
+                {
+                    continue;
+                }
+
+                ReadOnlySpan<byte> value = bytes;
+                if (sealedValues)
+                {
+                    if (bytes.Length != e.Length + 4 || Crc32C.Compute(value[..^4]) != BinaryPrimitives.ReadUInt32LittleEndian(value[^4..]))
+                    {
+                        continue;
+                    }
+
+                    value = value[..^4];
+                }
+                else if (bytes.Length != e.Length)
                 {
                     continue;
                 }
 
                 try
                 {
-                    consume(e, bytes, rowGroup.Offset + e.Start);
+                    consume(e, value, rowGroup.Offset + e.Start);
                     taken[wanted[w]] = true;
                 }
                 catch (BlockCorruptException)
                 {
-                    // A damaged entry (the CRC check runs before any decoding): the store's bytes replace it.
+                    // A damaged entry (checks run before any decoding): the store's bytes replace it.
                 }
             }
         }
@@ -623,8 +734,30 @@ public sealed class BackendBlockV1 : IBackendBlock
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(c, Col.Count);
     }
 
-    /// <summary>An extent relative to the row group start, and what it holds (column; page, -1 = dictionary page).</summary>
-    private readonly record struct Extent(long Start, int Length, int Column, int Page);
+    /// <summary>What an extent holds.</summary>
+    private enum ExtentKind : byte
+    {
+        /// <summary>A whole column chunk.</summary>
+        Chunk,
+
+        /// <summary>A data page (<see cref="Extent.Page"/>).</summary>
+        Page,
+
+        /// <summary>A dictionary page.</summary>
+        Dictionary,
+
+        /// <summary>A chunk's fixed header.</summary>
+        Header,
+
+        /// <summary>Page entries from <see cref="Extent.Page"/> on.</summary>
+        Entries,
+
+        /// <summary>A chunk's min/max section.</summary>
+        Stats,
+    }
+
+    /// <summary>An extent relative to the row group start, and what it holds (column; page or first entry).</summary>
+    private readonly record struct Extent(long Start, int Length, int Column, int Page, ExtentKind Kind);
 
     private delegate void ExtentConsumer(in Extent extent, ReadOnlySpan<byte> bytes, long absoluteOffset);
 
@@ -767,18 +900,18 @@ public sealed class BackendBlockV1 : IBackendBlock
             var maxId = TraceId.FromBytes(r.ReadBytes(16));
             ulong minStart = r.ReadU64(), maxEnd = r.ReadU64(), minDur = r.ReadU64(), maxDur = r.ReadU64();
             var dir = new (int, int)[cols];
-            var indexLengths = new int[cols];
+            var shapes = new ChunkShape[cols];
             for (int c = 0; c < cols; c++)
             {
                 dir[c] = ((int)r.ReadU32(), (int)r.ReadU32());
-                indexLengths[c] = (int)r.ReadU32();
-                if (indexLengths[c] <= 0 || indexLengths[c] > dir[c].Item2 || (long)dir[c].Item1 + dir[c].Item2 > length)
+                shapes[c] = new ChunkShape((int)r.ReadU32(), (int)r.ReadU32(), (int)r.ReadU32());
+                if (dir[c].Item1 < 0 || dir[c].Item2 <= 0 || (long)dir[c].Item1 + dir[c].Item2 > length || !ColumnPages.ShapeFits(c, shapes[c], dir[c].Item2))
                 {
-                    throw r.Corrupt($"row group {i} column {Col.Name(c)}: extent [{dir[c].Item1}, +{dir[c].Item2}) with a {indexLengths[c]}-byte page index does not fit the {length}-byte row group");
+                    throw r.Corrupt($"row group {i} column {Col.Name(c)}: extent [{dir[c].Item1}, +{dir[c].Item2}) with {shapes[c]} does not fit the {length}-byte row group");
                 }
             }
 
-            result.Add(new RowGroupStats(off, length, traces, spans, minId, maxId, minStart, maxEnd, minDur, maxDur, dir, indexLengths));
+            result.Add(new RowGroupStats(off, length, traces, spans, minId, maxId, minStart, maxEnd, minDur, maxDur, dir, shapes));
         }
 
         return result;

@@ -200,8 +200,9 @@ public sealed class BlockBuilderV1 : IBlockBuilder
             return;
         }
 
-        // Row group: magic, trace count, column count, directory (offset, length relative to the row group, page index
-        // length), chunks. Each chunk is paged (ColumnPages): page index, dictionary page, data pages.
+        // Row group: magic, trace count, column count, directory (offset, length relative to the row group, rows, rows
+        // per page, stats length), chunks. Each chunk is paged (ColumnPages): header, entries, stats, dictionary page,
+        // data pages.
         _rgBytes.Clear();
         _rgBytes.WriteU32(FormatV1.RowGroupMagic);
         _rgBytes.WriteU32((uint)_rgTraces);
@@ -209,7 +210,7 @@ public sealed class BlockBuilderV1 : IBlockBuilder
         int dirAt = _rgBytes.Length;
         _rgBytes.GetSpan(Col.Count * FormatV1.DirectoryEntrySize);
         _rgBytes.Advance(Col.Count * FormatV1.DirectoryEntrySize);
-        var dir = new (int Offset, int Length, int IndexLength)[Col.Count];
+        var dir = new (int Offset, int Length, ChunkShape Shape)[Col.Count];
         for (int c = 0; c < Col.Count; c++)
         {
             int start = _rgBytes.Length;
@@ -222,8 +223,8 @@ public sealed class BlockBuilderV1 : IBlockBuilder
                 values = _cols.RebaseDeltasPerPage(c, rows, perPage);
             }
 
-            int indexLength = ColumnPages.Write(_rgBytes, c, _cols.Dictionary(c), values, rows, perPage, _options.Compression, _pageScratch);
-            dir[c] = (start, _rgBytes.Length - start, indexLength);
+            var shape = ColumnPages.Write(_rgBytes, c, _cols.Dictionary(c), values, rows, perPage, _options.Compression, _pageScratch);
+            dir[c] = (start, _rgBytes.Length - start, shape);
         }
 
         for (int c = 0; c < Col.Count; c++)
@@ -231,7 +232,9 @@ public sealed class BlockBuilderV1 : IBlockBuilder
             int at = dirAt + (c * FormatV1.DirectoryEntrySize);
             _rgBytes.WriteU32At(at, (uint)dir[c].Offset);
             _rgBytes.WriteU32At(at + 4, (uint)dir[c].Length);
-            _rgBytes.WriteU32At(at + 8, (uint)dir[c].IndexLength);
+            _rgBytes.WriteU32At(at + 8, (uint)dir[c].Shape.Rows);
+            _rgBytes.WriteU32At(at + 12, (uint)dir[c].Shape.RowsPerPage);
+            _rgBytes.WriteU32At(at + 16, (uint)dir[c].Shape.StatsLength);
         }
 
         _postings?.CutRowGroup();
@@ -254,11 +257,13 @@ public sealed class BlockBuilderV1 : IBlockBuilder
         f.WriteU64(_rgMaxEnd);
         f.WriteU64(_rgMinDur == ulong.MaxValue ? 0 : _rgMinDur);
         f.WriteU64(_rgMaxDur);
-        foreach (var (o, l, h) in dir)
+        foreach (var (o, l, shape) in dir)
         {
             f.WriteU32((uint)o);
             f.WriteU32((uint)l);
-            f.WriteU32((uint)h);
+            f.WriteU32((uint)shape.Rows);
+            f.WriteU32((uint)shape.RowsPerPage);
+            f.WriteU32((uint)shape.StatsLength);
         }
 
         _cols.Clear();

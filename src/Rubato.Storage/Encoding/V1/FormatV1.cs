@@ -21,10 +21,11 @@ public static class FormatV1
     public const uint IndexMagic = 0x49544252;
 
     /// <summary>
-    /// Layout revision in the data header, footer and index. Revision 2 (paged column chunks with a page index) replaced
-    /// revision 1 (one compressed chunk per column); readers reject other revisions with <see cref="BlockCorruptException"/>.
+    /// Layout revision in the data header, footer and index. Revision 3 (fixed-width page entries, the chunk shape in the
+    /// footer) replaced revision 2 (varint page index) and revision 1 (one compressed chunk per column); readers reject
+    /// other revisions with <see cref="BlockCorruptException"/>.
     /// </summary>
-    public const ushort FormatRevision = 2;
+    public const ushort FormatRevision = 3;
 
     /// <summary>Data object header: magic u32, revision u16, reserved u16.</summary>
     public const int DataHeaderSize = 8;
@@ -32,8 +33,11 @@ public static class FormatV1
     /// <summary>Data object tail: footer length u32, footer CRC-32C u32, magic u32.</summary>
     public const int DataTailSize = 12;
 
-    /// <summary>Row-group directory and footer entry per column: chunk offset u32, chunk length u32, page index length u32.</summary>
-    public const int DirectoryEntrySize = 12;
+    /// <summary>
+    /// Row-group directory and footer entry per column: chunk offset u32, chunk length u32, rows u32, rows per page u32,
+    /// stats section length u32 (<see cref="ChunkShape"/>: enough to locate any page entry without reading the chunk).
+    /// </summary>
+    public const int DirectoryEntrySize = 20;
 
     /// <summary>Index header: magic u32, revision u16, reserved u16, row group count u32, footer offset in data u64.</summary>
     public const int IndexHeaderSize = 20;

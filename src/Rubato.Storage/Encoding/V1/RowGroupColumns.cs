@@ -69,8 +69,8 @@ public sealed class RowGroupColumns
     /// <summary>The page index of a column, when it was read (always for whole reads).</summary>
     public ColumnPageIndex? PageIndex(int column) => _pageIndex[column];
 
-    /// <summary>Rows per page of a column that was read (whole or sparse).</summary>
-    public int RowsPerPage(int column) => (_pageIndex[column] ?? throw new InvalidOperationException($"column {Col.Name(column)} was not read")).RowsPerPage;
+    /// <summary>Rows per page of a column (from the footer's chunk shape; nothing needs to have been read).</summary>
+    public int RowsPerPage(int column) => RowGroup.Shapes[column].RowsPerPage;
 
     internal void Set(int column, byte[] raw, ColumnPageIndex index)
     {
@@ -110,7 +110,7 @@ public sealed class SparseColumn
     {
         // Rented, not cleared: only rows of pages in Loaded are ever read, and those are overwritten when decoded.
         Index = index;
-        Loaded = new bool[index.Pages.Count];
+        Loaded = new bool[index.PageCount];
         switch (Col.Kind(index.Column))
         {
             case ColumnKind.Byte: Positional = ArrayPool<byte>.Shared.Rent(Math.Max(1, index.Rows)); break;

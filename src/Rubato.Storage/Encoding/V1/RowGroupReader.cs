@@ -15,7 +15,7 @@ public sealed class RowGroupReader
     private readonly byte[] _data;
     private readonly string _key;
     private readonly long _baseOffset;
-    private readonly (int Offset, int Length, int IndexLength)[] _dir;
+    private readonly (int Offset, int Length, ChunkShape Shape)[] _dir;
     private readonly byte[]?[] _raw = new byte[]?[Col.Count];
     private readonly int[] _rowsPerPage = new int[Col.Count];
     private readonly long[]?[] _ints = new long[]?[Col.Count];
@@ -60,18 +60,18 @@ public sealed class RowGroupReader
             throw new BlockCorruptException(objectKey, baseOffset + 8, $"row group has {cols} columns, format needs {Col.Count}");
         }
 
-        _dir = new (int, int, int)[cols];
+        _dir = new (int, int, ChunkShape)[cols];
         for (int c = 0; c < cols; c++)
         {
             int off = (int)r.ReadU32();
             int len = (int)r.ReadU32();
-            int indexLen = (int)r.ReadU32();
-            if (off < 0 || len <= 0 || (long)off + len > data.Length || indexLen <= 0 || indexLen > len)
+            var shape = new ChunkShape((int)r.ReadU32(), (int)r.ReadU32(), (int)r.ReadU32());
+            if (off < 0 || len <= 0 || (long)off + len > data.Length || !ColumnPages.ShapeFits(c, shape, len))
             {
-                throw r.Corrupt($"column {Col.Name(c)} extent [{off}, +{len}) (page index {indexLen}) is outside the {data.Length}-byte row group");
+                throw r.Corrupt($"column {Col.Name(c)} extent [{off}, +{len}) ({shape}) is outside the {data.Length}-byte row group");
             }
 
-            _dir[c] = (off, len, indexLen);
+            _dir[c] = (off, len, shape);
         }
     }
 
@@ -329,8 +329,8 @@ public sealed class RowGroupReader
             return r;
         }
 
-        var (off, len, indexLen) = _dir[col];
-        r = ColumnPages.ReadWhole(_data.AsSpan(off, len), col, indexLen, _key, _baseOffset + off, out var index);
+        var (off, len, shape) = _dir[col];
+        r = ColumnPages.ReadWhole(_data.AsSpan(off, len), col, shape, _key, _baseOffset + off, out var index);
         _rowsPerPage[col] = index.RowsPerPage;
         _raw[col] = r;
         return r;

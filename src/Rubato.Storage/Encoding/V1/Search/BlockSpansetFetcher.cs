@@ -364,25 +364,26 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     }
 
     /// <summary>
-    /// Reads <c>span.duration</c> for the duration conditions: its page index first, then only the pages whose min/max
+    /// Reads <c>span.duration</c> for the duration conditions: its header and min/max section first, then only the pages whose min/max
     /// let some duration condition hold (the whole column when that is at least half of the pages). Rows of the pages
     /// left out match no duration condition; <see cref="Select"/> masks them.
     /// </summary>
     private async Task ReadDurationPagesAsync(SearchPlan plan, RowGroupStats rg, RowGroupColumns data, CancellationToken ct)
     {
-        await _block.ReadPageIndexesAsync(rg, [Col.SpanDuration], data, ct).ConfigureAwait(false);
+        // Header and min/max section only; ReadPagesAsync then reads the entries of the chosen pages with them.
+        await _block.ReadPageStatsAsync(rg, [Col.SpanDuration], data, ct).ConfigureAwait(false);
         var index = data.PageIndex(Col.SpanDuration)!;
         var pages = new List<int>();
-        for (int p = 0; p < index.Pages.Count; p++)
+        for (int p = 0; p < index.PageCount; p++)
         {
-            var page = index.Pages[p];
-            if (plan.Conds.Any(c => c.Kind == CondKind.Duration && c.CouldMatchDurations(page.Min, page.Max)))
+            var (min, max) = index.Stats(p);
+            if (plan.Conds.Any(c => c.Kind == CondKind.Duration && c.CouldMatchDurations(min, max)))
             {
                 pages.Add(p);
             }
         }
 
-        if (pages.Count >= WholeColumnRowShare * index.Pages.Count)
+        if (pages.Count >= WholeColumnRowShare * index.PageCount)
         {
             await _block.ReadColumnsAsync(rg, [Col.SpanDuration], data, ct).ConfigureAwait(false);
         }
@@ -458,11 +459,11 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             return;
         }
 
-        await _block.ReadPageIndexesAsync(rg, sparse.Select(x => x.Column), data, ct).ConfigureAwait(false);
+        // Pages are chosen from the footer's chunk shapes; ReadPagesAsync reads their entries, then them.
         var pages = new List<(int Column, IReadOnlyList<int> Pages)>(sparse.Count);
         foreach (var (c, rows) in sparse)
         {
-            pages.Add((c, PageSets.ForRows(data.PageIndex(c)!, rows)));
+            pages.Add((c, PageSets.ForRows(rg.Shapes[c], rows)));
         }
 
         await _block.ReadPagesAsync(rg, pages, data, ct).ConfigureAwait(false);
