@@ -14,7 +14,7 @@ namespace Rubato.SearchBench;
 /// <summary>
 /// Generates (or reuses) a store of several vRubato1 blocks holding ≥5M spans and times four TraceQL searches over all
 /// of them with a limit large enough to force a full scan. Usage:
-/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate] [--column-sizes] [--column-reads] [--no-postings] [--traces-per-page N] [--min-page-stored-bytes N]</c>
+/// <c>rubato-searchbench [--store DIR] [--traces N] [--spans-per-trace N] [--traces-per-block N] [--runs N] [--regenerate] [--column-sizes] [--column-reads] [--no-postings] [--traces-per-page N] [--min-page-stored-bytes N] [--page-size-bytes N] [--queries name,name]</c>
 /// (the page options apply when the store is generated).
 /// </summary>
 public static class Program
@@ -42,6 +42,7 @@ public static class Program
         int runs = 3;
         bool regenerate = false;
         bool usePostings = true;
+        string[]? only = null;
         var pageOptions = new BlockBuilderOptions();
         for (int i = 0; i < args.Length; i++)
         {
@@ -55,6 +56,8 @@ public static class Program
                 case "--regenerate": regenerate = true; break;
                 case "--traces-per-page": pageOptions.TracesPerPage = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--min-page-stored-bytes": pageOptions.MinPageStoredBytes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--page-size-bytes": pageOptions.PageSizeBytes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--queries": only = args[++i].Split(','); break;
                 case "--column-sizes": break;
                 case "--column-reads": break;
                 case "--no-postings": usePostings = false; break;
@@ -170,7 +173,7 @@ public static class Program
         Console.WriteLine();
         Console.WriteLine("| query | median ms | runs ms | traces | bytes read | % of data | % of block | requests | rg skipped stats/dict/no-cand/scanned |");
         Console.WriteLine("|---|---:|---|---:|---:|---:|---:|---:|---|");
-        foreach (var (name, text) in queries)
+        foreach (var (name, text) in queries.Where(q => only is null || only.Contains(q.Name)))
         {
             var root = TraceQLParser.ParseAndValidate(text);
             var times = new List<double>();
@@ -243,6 +246,7 @@ public static class Program
                 BlockId = Guid.NewGuid(),
                 TracesPerPage = pageOptions.TracesPerPage,
                 MinPageStoredBytes = pageOptions.MinPageStoredBytes,
+                PageSizeBytes = pageOptions.PageSizeBytes,
             };
             var rnd = new Random(1000 + b);
             int first = b * tracesPerBlock;

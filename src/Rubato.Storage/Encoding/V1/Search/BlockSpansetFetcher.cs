@@ -328,7 +328,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             }
 
             var fill = plan.FillColumns(known);
-            await ReadFillAsync(rg, data, scan, fill, traces, ct).ConfigureAwait(false);
+            await ReadFillAsync(rg, data, scan, fill, traces, candidates, plan.NeedsStructure, ct).ConfigureAwait(false);
             var fillValues = new HashSet<int>();
             for (int l = 0; l < 5; l++)
             {
@@ -338,7 +338,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
                 }
             }
 
-            await ReadFillAsync(rg, data, scan, fillValues, traces, ct).ConfigureAwait(false);
+            await ReadFillAsync(rg, data, scan, fillValues, traces, candidates, plan.NeedsStructure, ct).ConfigureAwait(false);
             RowGroupsScanned++;
             new SpanFiller(plan, scan, known[..3].Contains(true) ? answers : null, known).Fill(candidates.AsSpan(0, spans), output);
         }
@@ -411,11 +411,13 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     }
 
     /// <summary>
-    /// Reads fill columns for the rows of <paramref name="traces"/>: whole when the column is a count/key/type/blob
-    /// column (decoded over every row) or when the traces' rows are at least <see cref="WholeColumnRowShare"/> of the
-    /// column's level; otherwise only the pages holding those rows (page index first, then the pages, coalesced).
+    /// Reads fill columns for the rows the response needs: whole when the column is a count/key/type/blob column
+    /// (decoded over every row) or when the needed rows are at least <see cref="WholeColumnRowShare"/> of the column's
+    /// level; otherwise only the pages holding those rows (their page entries first, then the pages, coalesced). The
+    /// needed rows are those of the candidate spans for columns only a returned span reads
+    /// (<see cref="CandidateOnly"/>), else those of every span of <paramref name="traces"/> (service stats, structure).
     /// </summary>
-    private async Task ReadFillAsync(RowGroupStats rg, RowGroupColumns data, ColumnScan scan, IEnumerable<int> columns, List<int> traces, CancellationToken ct)
+    private async Task ReadFillAsync(RowGroupStats rg, RowGroupColumns data, ColumnScan scan, IEnumerable<int> columns, List<int> traces, bool[] candidates, bool structure, CancellationToken ct)
     {
         // Count/key/type/blob columns first: the row ranges of the others are computed from them.
         var list = columns.Where(c => !data.Has(c)).ToList();
@@ -431,10 +433,11 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
                 continue;
             }
 
-            if (!rowsByLevel.TryGetValue(level, out var rows))
+            bool candidateOnly = CandidateOnly(c, structure);
+            if (!rowsByLevel.TryGetValue(candidateOnly ? -1 - level : level, out var rows))
             {
-                rows = LevelRows(scan, level, traces);
-                rowsByLevel[level] = rows;
+                rows = candidateOnly ? CandidateRows(scan, level, candidates) : LevelRows(scan, level, traces);
+                rowsByLevel[candidateOnly ? -1 - level : level] = rows;
             }
 
             long needed = 0;
@@ -567,6 +570,66 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     }
 
     /// <summary>
+    /// Whether fill column <paramref name="c"/> is read only by the spans returned (the candidates): the span fields
+    /// <c>SpanFiller.BuildSpan</c> copies, the candidates' events and links, and span/event/link attribute values.
+    /// <c>span.status_code</c> and <c>resource.service_name</c> feed every span's service stats, trace-level columns
+    /// every trace, and span ids/parent ids every span when the plan computes nested sets: those stay whole-trace.
+    /// </summary>
+    private static bool CandidateOnly(int c, bool structure)
+    {
+        switch (c)
+        {
+            case Col.SpanName or Col.SpanKind or Col.SpanStartDelta or Col.SpanDuration or Col.SpanStatusMessage
+                or Col.EventName or Col.EventTimeDelta or Col.LinkTraceId or Col.LinkSpanId:
+                return true;
+            case Col.SpanId or Col.SpanParentId:
+                return !structure;
+            default:
+                int level = FillLevel(c);
+                return level >= 10 && (AttrLevel)((level - 10) / 8) is AttrLevel.Span or AttrLevel.Event or AttrLevel.Link;
+        }
+    }
+
+    /// <summary>
+    /// Ascending row ranges of <paramref name="level"/> (3 span, 4 event, 5 link, or a span/event/link value column)
+    /// that belong to the candidate spans.
+    /// </summary>
+    private static List<(int From, int To)> CandidateRows(ColumnScan scan, int level, bool[] candidates)
+    {
+        var rows = new List<(int From, int To)>();
+        for (int sp = 0; sp < scan.SpanCount; sp++)
+        {
+            if (!candidates[sp])
+            {
+                continue;
+            }
+
+            (int From, int To) r = level switch
+            {
+                3 => (sp, sp + 1),
+                4 => (scan.EventStart[sp], scan.EventStart[sp + 1]),
+                5 => (scan.LinkStart[sp], scan.LinkStart[sp + 1]),
+                _ => ValueRowsOfOwners(scan, (AttrLevel)((level - 10) / 8), (level - 10) % 8, sp, sp + 1),
+            };
+            if (r.To <= r.From)
+            {
+                continue;
+            }
+
+            if (rows.Count > 0 && r.From <= rows[^1].To)
+            {
+                rows[^1] = (rows[^1].From, Math.Max(rows[^1].To, r.To));
+            }
+            else
+            {
+                rows.Add(r);
+            }
+        }
+
+        return rows;
+    }
+
+    /// <summary>
     /// The rows of value column <paramref name="which"/> holding the attributes owned by trace <paramref name="t"/>:
     /// value columns are dense per type, so one trace's values are contiguous in each.
     /// </summary>
@@ -580,6 +643,20 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             AttrLevel.Event => (scan.EventStart[spanFrom], scan.EventStart[spanTo]),
             _ => (scan.LinkStart[spanFrom], scan.LinkStart[spanTo]),
         };
+        return ValueRowsOfOwners(scan, level, which, o0, o1);
+    }
+
+    /// <summary>
+    /// The rows of value column <paramref name="which"/> holding the attributes of owner rows [o0, o1) of
+    /// <paramref name="level"/>: contiguous, since value columns are dense per type in owner order.
+    /// </summary>
+    private static (int From, int To) ValueRowsOfOwners(ColumnScan scan, AttrLevel level, int which, int o0, int o1)
+    {
+        if (o1 <= o0)
+        {
+            return (0, 0);
+        }
+
         var st = scan.AttrStart(level);
         int a0 = st[o0], a1 = st[o1];
         if (a1 <= a0)
@@ -959,8 +1036,8 @@ internal sealed class SpanFiller
             Name = s.Str(Col.SpanName, sp),
             Kind = (TraceQL.Ast.SpanKind)s.ByteAt(Col.SpanKind, sp),
             Status = (SpanStatus)s.ByteAt(Col.SpanStatusCode, sp),
-            StartUnixNanos = unchecked(traceStart + (ulong)s.Longs(Col.SpanStartDelta)[sp]),
-            DurationNanos = s.Longs(Col.SpanDuration)[sp],
+            StartUnixNanos = unchecked(traceStart + (ulong)s.LongAt(Col.SpanStartDelta, sp)),
+            DurationNanos = s.LongAt(Col.SpanDuration, sp),
             ServiceName = s.Str(Col.ResourceServiceName, res),
             Attributes = Bag(AttrLevel.Span, sp),
             ResourceAttributes = _resourceBags[res] ??= Bag(AttrLevel.Resource, res),
@@ -990,7 +1067,7 @@ internal sealed class SpanFiller
                     events[i] = new EvalEvent
                     {
                         Name = s.Str(Col.EventName, ev),
-                        TimeSinceStartNanos = s.Longs(Col.EventTimeDelta)[ev],
+                        TimeSinceStartNanos = s.LongAt(Col.EventTimeDelta, ev),
                         Attributes = Bag(AttrLevel.Event, ev),
                     };
                 }

@@ -209,11 +209,11 @@ internal sealed class ColumnScan : IDisposable
         switch (kind)
         {
             case AnyValueKind.String:
-                return TraceQLValue.FromString(DictString(Col.Attr(level, Col.AttrString), Ids(Col.Attr(level, Col.AttrString))[vi]));
+                return TraceQLValue.FromString(Str(Col.Attr(level, Col.AttrString), vi));
             case AnyValueKind.Bool:
-                return TraceQLValue.FromBool(Longs(Col.Attr(level, Col.AttrInt))[vi] != 0);
+                return TraceQLValue.FromBool(LongAt(Col.Attr(level, Col.AttrInt), vi) != 0);
             case AnyValueKind.Int:
-                return TraceQLValue.FromInt(Longs(Col.Attr(level, Col.AttrInt))[vi]);
+                return TraceQLValue.FromInt(LongAt(Col.Attr(level, Col.AttrInt), vi));
             case AnyValueKind.Double:
                 return TraceQLValue.FromFloat(BitConverter.UInt64BitsToDouble(BinaryPrimitives.ReadUInt64LittleEndian(Fixed(Col.Attr(level, Col.AttrDouble), vi, 8))));
             case AnyValueKind.Array:
@@ -372,10 +372,39 @@ internal sealed class ColumnScan : IDisposable
     }
 
     /// <summary>Row <paramref name="row"/> of a dictionary column as a string.</summary>
-    public string Str(int col, int row) => DictString(col, Ids(col)[row]);
+    public string Str(int col, int row)
+    {
+        CheckLoaded(col, row);
+        return DictString(col, Ids(col)[row]);
+    }
+
+    /// <summary>Row <paramref name="row"/> of a varint/zigzag column (checked against the pages read, unlike <see cref="Longs"/>).</summary>
+    public long LongAt(int col, int row)
+    {
+        CheckLoaded(col, row);
+        return Longs(col)[row];
+    }
+
+    /// <summary>
+    /// Throws when <paramref name="row"/> of a sparsely read column lies in a page that was not read: its slot in the
+    /// row-indexed arrays holds whatever the pooled array held before, so reading it would return garbage. A whole
+    /// column passes; one array lookup and a division per access.
+    /// </summary>
+    private void CheckLoaded(int col, int row)
+    {
+        if (_cols.Sparse(col) is { } sparse)
+        {
+            int page = row / sparse.Index.RowsPerPage;
+            if ((uint)page >= (uint)sparse.Loaded.Length || !sparse.Loaded[page])
+            {
+                throw new InvalidOperationException($"row {row} of column {Col.Name(col)} was not read (page {page} of {sparse.Loaded.Length})");
+            }
+        }
+    }
 
     public ReadOnlySpan<byte> Fixed(int col, int row, int width)
     {
+        CheckLoaded(col, row);
         var raw = _cols.Raw(col);
         if ((long)(row + 1) * width > raw.Length)
         {
@@ -391,6 +420,7 @@ internal sealed class ColumnScan : IDisposable
 
     public byte ByteAt(int col, int row)
     {
+        CheckLoaded(col, row);
         var raw = _cols.Raw(col);
         if ((uint)row >= (uint)raw.Length)
         {
@@ -403,6 +433,7 @@ internal sealed class ColumnScan : IDisposable
     /// <summary>Trace start (unix ns) of trace row <paramref name="t"/> (delta-decoded once).</summary>
     public ulong TraceStart(int t)
     {
+        CheckLoaded(Col.TraceStart, t);
         if (_traceStarts is null)
         {
             // Deltas from the previous trace within a page; each page's first value is absolute, so a sparse column
@@ -422,7 +453,7 @@ internal sealed class ColumnScan : IDisposable
         return (ulong)_traceStarts[t];
     }
 
-    public ulong TraceDuration(int t) => (ulong)Longs(Col.TraceEndDelta)[t];
+    public ulong TraceDuration(int t) => (ulong)LongAt(Col.TraceEndDelta, t);
 
     /// <summary>A rented scratch array of at least <paramref name="n"/> ints, returned on dispose. Not cleared.</summary>
     public int[] RentInts(int n)
