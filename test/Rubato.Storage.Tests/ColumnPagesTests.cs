@@ -121,3 +121,138 @@ public sealed class ColumnPagesTests
         Assert.Contains("CRC", e.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>Revision-3 chunks over every column kind: randomized round trips and the computable entry layout.</summary>
+public sealed class ColumnPagesRoundTripTests
+{
+    private const string Key = "t/b/data";
+
+    /// <summary>One column of each <see cref="ColumnKind"/>.</summary>
+    public static TheoryData<int> KindColumns() =>
+    [
+        Col.SpanFlags, // Varint
+        Col.SpanDuration, // Zigzag (with min/max)
+        Col.SpanKind, // Byte
+        Col.SpanId, // Fixed8
+        Col.TraceId, // Fixed16
+        Col.SpanName, // Dict
+        Col.Attr(AttrLevel.Span, Col.AttrBlob), // Blob
+    ];
+
+    [Theory]
+    [MemberData(nameof(KindColumns))]
+    public void Write_RandomRowsAndPageSizes_ReadWholeAndEveryEntryAtItsComputedOffsetRoundTrip(int column)
+    {
+        var rnd = new Random(column * 7919);
+        var kind = Col.Kind(column);
+        for (int run = 0; run < 60; run++)
+        {
+            int rows = run == 0 ? 0 : rnd.Next(1, 400);
+            int perPage = rnd.Next(1, rows + 6);
+            var codec = (BlockCompression)rnd.Next(0, 3);
+            bool compressible = rnd.Next(2) == 0;
+            var (dictionary, values, longs) = RandomColumn(rnd, kind, rows, compressible);
+
+            var w = new ByteWriter();
+            w.Write(new byte[run % 5]); // the chunk need not start at offset 0 of the writer
+            int at = w.Length;
+            var shape = ColumnPages.Write(w, column, dictionary, values, rows, perPage, codec, new ByteWriter());
+            var chunk = w.WrittenSpan[at..].ToArray();
+
+            Assert.Equal(new ChunkShape(rows, perPage, shape.StatsLength), shape);
+            byte[] raw = ColumnPages.ReadWhole(chunk, column, shape, Key, 1000, out var index);
+            Assert.Equal([.. dictionary, .. values], raw);
+            Assert.Equal(shape.PageCount, index.PageCount);
+            Assert.Equal(kind == ColumnKind.Zigzag && rows > 0, shape.StatsLength > 0);
+
+            // Entry p is at HeaderLength + 12·p: its u32 stored end (from the pages region) locates the page.
+            int start = index.Dictionary?.Stored ?? 0;
+            for (int p = 0; p < index.PageCount; p++)
+            {
+                long entryAt = shape.EntryOffset(column, p);
+                uint end = BitConverter.ToUInt32(chunk, (int)entryAt);
+                var page = index.Page(p);
+                Assert.Equal(shape.PagesOffset(column) + start, page.Offset);
+                Assert.Equal((int)end - start, page.Stored);
+                Assert.Equal(BitConverter.ToUInt32(chunk, (int)entryAt + 4), (uint)page.Raw);
+                Assert.Equal(BitConverter.ToUInt32(chunk, (int)entryAt + 8), page.Crc);
+                if (longs is not null && kind == ColumnKind.Zigzag)
+                {
+                    var slice = longs.Skip(index.FirstRow(p)).Take(index.RowCount(p)).ToList();
+                    Assert.Equal((slice.Min(), slice.Max()), index.Stats(p));
+                }
+
+                // Any page alone inflates from its extent.
+                var alone = new byte[page.Raw];
+                ColumnPages.Inflate(chunk.AsSpan(page.Offset, page.Stored), page, index.Codec, alone, Key, 1000 + page.Offset, column);
+                start = (int)end;
+            }
+
+            Assert.Equal(chunk.Length, shape.PagesOffset(column) + start);
+        }
+    }
+
+    [Fact]
+    public void ParseHeader_ShapeDiffersFromDirectory_ThrowsNamingColumn()
+    {
+        var v = new ByteWriter();
+        for (int i = 0; i < 40; i++)
+        {
+            v.WriteZigzag(i);
+        }
+
+        var w = new ByteWriter();
+        var shape = ColumnPages.Write(w, Col.SpanDuration, [], v.WrittenSpan, 40, 8, BlockCompression.Brotli, new ByteWriter());
+        var header = w.WrittenSpan[..ChunkShape.HeaderLength(Col.SpanDuration)].ToArray();
+
+        var e = Assert.Throws<BlockCorruptException>(() => ColumnPages.ParseHeader(header, Col.SpanDuration, shape with { Rows = 41 }, w.Length, Key, 300));
+        Assert.Equal(300, e.Offset);
+        Assert.Contains("span.duration", e.Message, StringComparison.Ordinal);
+        Assert.Equal(40, ColumnPages.ParseHeader(header, Col.SpanDuration, shape, w.Length, Key, 300).Rows);
+    }
+
+    private static (byte[] Dictionary, byte[] Values, long[]? Longs) RandomColumn(Random rnd, ColumnKind kind, int rows, bool compressible)
+    {
+        var v = new ByteWriter();
+        var dict = new ByteWriter();
+        long[]? longs = kind is ColumnKind.Varint or ColumnKind.Zigzag ? new long[rows] : null;
+        int entries = 1 + rnd.Next(20);
+        if (kind == ColumnKind.Dict)
+        {
+            dict.WriteVarint((ulong)entries);
+            for (int i = 0; i < entries; i++)
+            {
+                dict.WriteString(compressible ? $"name-{i}" : Convert.ToHexString(RandomBytes(rnd, rnd.Next(0, 40))));
+            }
+        }
+
+        for (int r = 0; r < rows; r++)
+        {
+            switch (kind)
+            {
+                case ColumnKind.Varint:
+                    longs![r] = compressible ? r % 3 : rnd.NextInt64(0, long.MaxValue);
+                    v.WriteVarint((ulong)longs[r]);
+                    break;
+                case ColumnKind.Zigzag:
+                    longs![r] = compressible ? (r % 7) - 3 : rnd.NextInt64(long.MinValue, long.MaxValue);
+                    v.WriteZigzag(longs[r]);
+                    break;
+                case ColumnKind.Byte: v.WriteByte(compressible ? (byte)(r % 2) : (byte)rnd.Next(256)); break;
+                case ColumnKind.Fixed8: v.Write(compressible ? new byte[8] : RandomBytes(rnd, 8)); break;
+                case ColumnKind.Fixed16: v.Write(compressible ? new byte[16] : RandomBytes(rnd, 16)); break;
+                case ColumnKind.Dict: v.WriteVarint((ulong)rnd.Next(entries)); break;
+                default: v.WriteBytesWithLength(compressible ? new byte[rnd.Next(0, 100)] : RandomBytes(rnd, rnd.Next(0, 300))); break;
+            }
+        }
+
+        return (dict.ToArray(), v.ToArray(), longs);
+    }
+
+    private static byte[] RandomBytes(Random rnd, int n)
+    {
+        var b = new byte[n];
+        rnd.NextBytes(b);
+        return b;
+    }
+}

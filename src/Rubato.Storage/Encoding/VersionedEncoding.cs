@@ -36,21 +36,27 @@ public sealed class BlockBuilderOptions
     public long RowGroupSizeBytes { get; set; } = 8L * 1024 * 1024;
 
     /// <summary>
-    /// Traces whose rows share one data page: every column of a row group gets a fixed number of rows per page, about
-    /// this many traces' worth (a trace-level column holds this many rows per page, a span-level column about this many
-    /// traces' spans). A scan that needs a few traces reads the pages holding them; smaller pages read less around each
-    /// trace but compress worse and make the page index (~7 bytes per page) longer. Default 16.
+    /// Traces whose rows share one data page of a column that scans read page by page: such a column gets a fixed
+    /// number of rows per page, about this many traces' worth (a trace-level column holds this many rows per page, a
+    /// span-level column about this many traces' spans), but see <see cref="MinPageStoredBytes"/>. A scan that needs a
+    /// few traces reads the pages holding them; smaller pages read less around each trace but compress worse and need
+    /// more 12-byte page entries. Default 4.
     /// </summary>
-    public int TracesPerPage { get; set; } = 16;
+    public int TracesPerPage { get; set; } = 4;
 
     /// <summary>
-    /// Lower bound of a data page's compressed bytes (estimated per column): columns that compress to a few bytes per
-    /// trace (counts, keys, types) get pages of many traces, since small pages would cost them compression and index
-    /// entries while saving little. Default 512.
+    /// Lower bound of a data page's compressed bytes (estimated per column), which in practice sets the page size of
+    /// most columns: a fill reads about this much plus two 12-byte entries per column and matched row. Columns that
+    /// compress to a few bytes per trace (kinds, status codes, trace times) get pages of many traces, since smaller
+    /// pages would cost them compression and entries while saving little. Default 192 (docs/block-format.md §2 has
+    /// the trials behind it).
     /// </summary>
-    public int MinPageStoredBytes { get; set; } = 512;
+    public int MinPageStoredBytes { get; set; } = 192;
 
-    /// <summary>Upper bound of a data page's uncompressed bytes, whatever <see cref="TracesPerPage"/> gives. Default 16 KiB.</summary>
+    /// <summary>
+    /// Upper bound of a data page's uncompressed bytes, whatever <see cref="TracesPerPage"/> gives; also the page size
+    /// of the columns scans always read whole (counts, attribute keys and types, blobs). Default 16 KiB.
+    /// </summary>
     public int PageSizeBytes { get; set; } = 16 * 1024;
 
     /// <summary>Compaction level written to meta (0 for freshly flushed blocks).</summary>

@@ -768,6 +768,7 @@ public sealed class BackendBlockV1 : IBackendBlock
     /// </summary>
     private async ValueTask ReadExtentsAsync(RowGroupStats rowGroup, List<Extent> extents, RowGroupColumns result, ExtentConsumer consume, CancellationToken ct)
     {
+        int gap = _store.ReadCoalesceGapBytes;
         if (extents.Count == 0)
         {
             return;
@@ -780,7 +781,7 @@ public sealed class BackendBlockV1 : IBackendBlock
             int j = i;
             long start = extents[i].Start;
             long end = start + extents[i].Length;
-            while (j + 1 < extents.Count && extents[j + 1].Start - end <= _store.ReadCoalesceGapBytes)
+            while (j + 1 < extents.Count && extents[j + 1].Start - end <= gap)
             {
                 j++;
                 end = Math.Max(end, extents[j].Start + extents[j].Length);

@@ -217,7 +217,7 @@ public sealed class BlockBuilderV1 : IBlockBuilder
             var values = _cols.Values(c);
             int rows = _cols.Rows(c);
             long stored = ColumnPages.EstimateStored(values, _options.Compression, _pageScratch);
-            int perPage = ColumnPages.RowsPerPage(rows, values.Length, stored, _rgTraces, _options);
+            int perPage = ColumnPages.RowsPerPage(c, rows, values.Length, stored, _rgTraces, _options);
             if (c == Col.TraceStart)
             {
                 values = _cols.RebaseDeltasPerPage(c, rows, perPage);

@@ -284,6 +284,43 @@ public static class ColumnPages
     /// that compresses to little gains nothing from small pages and would pay their index entries and lost compression)
     /// and at most PageSizeBytes raw.
     /// </summary>
+    /// <remarks>
+    /// Columns that scans never read page by page (<see cref="ReadByPages"/> false: counts, attribute keys and types,
+    /// blobs, flags, dropped counts) get the largest pages, PageSizeBytes raw: small pages would only cost them
+    /// compression and entries.
+    /// </remarks>
+    public static int RowsPerPage(int column, int rows, int valueBytes, long storedBytes, int traces, BlockBuilderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (ReadByPages(column) || rows <= 0)
+        {
+            return RowsPerPage(rows, valueBytes, storedBytes, traces, options);
+        }
+
+        return (int)Math.Clamp((long)rows * options.PageSizeBytes / Math.Max(1, valueBytes), 1, rows);
+    }
+
+    /// <summary>
+    /// Whether scans read the column page by page (the search fill pass, the <c>duration</c> filter): the trace
+    /// fields, <c>resource.service_name</c>, scope name/version, the span, event and link fields returned, and the
+    /// string/int/double attribute value columns. Every other column is read whole wherever it is read.
+    /// </summary>
+    public static bool ReadByPages(int column)
+    {
+        switch (column)
+        {
+            case Col.TraceId or Col.TraceStart or Col.TraceEndDelta or Col.TraceRootService or Col.TraceRootSpanName
+                or Col.ResourceServiceName or Col.ScopeName or Col.ScopeVersion
+                or Col.SpanId or Col.SpanParentId or Col.SpanName or Col.SpanKind or Col.SpanStartDelta or Col.SpanDuration
+                or Col.SpanStatusCode or Col.SpanStatusMessage or Col.EventName or Col.EventTimeDelta
+                or Col.LinkTraceId or Col.LinkSpanId:
+                return true;
+            default:
+                int which = (column - Col.AttrBase) % Col.AttrColumnsPerLevel;
+                return column >= Col.AttrBase && which is Col.AttrString or Col.AttrInt or Col.AttrDouble;
+        }
+    }
+
     public static int RowsPerPage(int rows, int valueBytes, long storedBytes, int traces, BlockBuilderOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -435,7 +472,7 @@ public static class ColumnPages
         uint entriesCrc = r.ReadU32();
         if (own != shape || own.RowsPerPage < 1 || pages != own.PageCount)
         {
-            throw r.Corrupt($"rows {own.Rows}, {own.RowsPerPage} per page, {pages} pages, {own.StatsLength}-byte stats do not match the directory's {shape}");
+            throw new BlockCorruptException(objectKey, absoluteOffset, $"{what}: rows {own.Rows}, {own.RowsPerPage} per page, {pages} pages, {own.StatsLength}-byte stats do not match the directory's {shape}");
         }
 
         if (own.PagesOffset(column) > chunkLength || (own.StatsLength > 0) != (stats && pages > 0))
