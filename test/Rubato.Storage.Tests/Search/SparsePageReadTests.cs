@@ -57,6 +57,25 @@ public sealed class SparsePageReadTests : IDisposable
     }
 
     [Fact]
+    public async Task ReadPagesAsync_StoreGap_IndexExtentsCoalescedAcrossAnEighthOfIt()
+    {
+        var (block, rg, full) = await WriteAsync();
+        var duration = full.PageIndex(Col.SpanDuration)!;
+        int header = ChunkShape.HeaderLength(Col.SpanDuration);
+        var (p3, p40) = (duration.Page(3), duration.Page(40));
+        Assert.True(p40.Offset - (p3.Offset + p3.Stored) > 800, "pages 3 and 40 must be more than the store's gap apart");
+
+        // Store gap 800, index gap 100: entries 2..3 start 24 bytes after the header (one request with it); entries
+        // 39..40 start 420 bytes after them (a request of their own, though within the store's gap).
+        var store = new RangeRecordingStore(new LocalObjectStore(_dir.Path), readCoalesceGapBytes: 800);
+        var cols = new RowGroupColumns(rg);
+        await new BackendBlockV1(block.Meta, store).ReadPagesAsync(rg, [(Col.SpanDuration, [3, 40])], cols, CancellationToken.None);
+
+        Assert.Equal(header + (4 * ColumnPages.EntrySize) + (2 * ColumnPages.EntrySize) + p3.Stored + p40.Stored, cols.BytesRead);
+        Assert.Equal(4, cols.Reads);
+    }
+
+    [Fact]
     public async Task ReadPageStatsAsync_ReadsHeaderAndStatsOnly()
     {
         var (block, rg, full) = await WriteAsync();
