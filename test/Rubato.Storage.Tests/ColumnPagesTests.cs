@@ -211,6 +211,27 @@ public sealed class ColumnPagesRoundTripTests
         Assert.Equal(40, ColumnPages.ParseHeader(header, Col.SpanDuration, shape, w.Length, Key, 300).Rows);
     }
 
+    [Theory]
+    [InlineData(0, 5)] // rows per page 0
+    [InlineData(-1, 40)] // negative stats length
+    [InlineData(1, 100_000)] // more entries than the chunk holds
+    public void ReadWhole_ImplausibleShape_ThrowsTypedBeforeReading(int rowsPerPage, int rows)
+    {
+        var v = new ByteWriter();
+        for (int i = 0; i < 40; i++)
+        {
+            v.WriteByte((byte)i);
+        }
+
+        var w = new ByteWriter();
+        var good = ColumnPages.Write(w, Col.SpanKind, [], v.WrittenSpan, 40, 8, BlockCompression.None, new ByteWriter());
+        var bad = rowsPerPage < 0 ? good with { StatsLength = -1 } : good with { RowsPerPage = rowsPerPage, Rows = rows };
+
+        var e = Assert.Throws<BlockCorruptException>(() => ColumnPages.ReadWhole(w.WrittenSpan, Col.SpanKind, bad, Key, 64, out _));
+        Assert.Equal(64, e.Offset);
+        Assert.Contains("span.kind", e.Message, StringComparison.Ordinal);
+    }
+
     private static (byte[] Dictionary, byte[] Values, long[]? Longs) RandomColumn(Random rnd, ColumnKind kind, int rows, bool compressible)
     {
         var v = new ByteWriter();

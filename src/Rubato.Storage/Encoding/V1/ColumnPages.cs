@@ -23,7 +23,7 @@ public readonly record struct PageInfo(int Offset, int Stored, int Raw, uint Crc
 public readonly record struct ChunkShape(int Rows, int RowsPerPage, int StatsLength)
 {
     /// <summary>P = ceil(rows / R).</summary>
-    public int PageCount => Rows <= 0 ? 0 : ((Rows - 1) / RowsPerPage) + 1;
+    public int PageCount => Rows <= 0 || RowsPerPage <= 0 ? 0 : ((Rows - 1) / RowsPerPage) + 1; // an implausible shape has none; ShapeFits rejects it
 
     /// <summary>Fixed header bytes of a chunk of <paramref name="column"/>: 24, plus the 12-byte dictionary entry for dictionary columns, plus the header CRC.</summary>
     public static int HeaderLength(int column) =>
@@ -503,6 +503,11 @@ public static class ColumnPages
     public static ColumnPageIndex ParseIndex(ReadOnlySpan<byte> index, int column, ChunkShape shape, int chunkLength, string objectKey, long absoluteOffset)
     {
         int header = ChunkShape.HeaderLength(column);
+        if (!ShapeFits(column, shape, chunkLength))
+        {
+            throw new BlockCorruptException(objectKey, absoluteOffset, $"column {Col.Name(column)}: {shape} does not fit the {chunkLength}-byte chunk");
+        }
+
         long statsAt = shape.StatsOffset(column), pagesAt = shape.PagesOffset(column);
         if (index.Length != pagesAt)
         {
@@ -525,11 +530,12 @@ public static class ColumnPages
     /// </summary>
     public static byte[] ReadWhole(ReadOnlySpan<byte> chunk, int column, ChunkShape shape, string objectKey, long absoluteOffset, out ColumnPageIndex index)
     {
-        long pagesAt = shape.PagesOffset(column);
-        if (shape.RowsPerPage < 1 || shape.Rows < 0 || pagesAt > chunk.Length)
+        if (!ShapeFits(column, shape, chunk.Length))
         {
-            throw new BlockCorruptException(objectKey, absoluteOffset, $"column {Col.Name(column)}: a {pagesAt}-byte page index does not fit the {chunk.Length}-byte chunk");
+            throw new BlockCorruptException(objectKey, absoluteOffset, $"column {Col.Name(column)}: {shape} does not fit the {chunk.Length}-byte chunk");
         }
+
+        long pagesAt = shape.PagesOffset(column);
 
         index = ParseIndex(chunk[..(int)pagesAt], column, shape, chunk.Length, objectKey, absoluteOffset);
         long total = index.Dictionary?.Raw ?? 0;
