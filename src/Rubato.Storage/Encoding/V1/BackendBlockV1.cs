@@ -32,9 +32,10 @@ public sealed record RowGroupStats(
 /// invalidation. Keys: <c>&lt;tenant&gt;/&lt;block&gt;/bloom-N</c> (<see cref="CacheRole.Bloom"/>),
 /// <c>&lt;tenant&gt;/&lt;block&gt;/index</c> (<see cref="CacheRole.TraceIdIndex"/>),
 /// <c>&lt;tenant&gt;/&lt;block&gt;/footer</c> (<see cref="CacheRole.ParquetFooter"/>) and
-/// <c>&lt;tenant&gt;/&lt;block&gt;/page-index-&lt;row group offset&gt;-&lt;column&gt;</c> (<see cref="CacheRole.ParquetOffsetIdx"/>;
-/// a column chunk's page index holds both Tempo's offset index (page extents) and column index (page min/max), so
-/// <see cref="CacheRole.ParquetColumnIdx"/> is served by the same entries), and
+/// <c>&lt;tenant&gt;/&lt;block&gt;/page-index-&lt;offset&gt;-&lt;length&gt;</c> (<see cref="CacheRole.ParquetOffsetIdx"/>: one page
+/// index extent — a chunk's header, a run of page entries or its min/max section — by its extent in the data object,
+/// followed by a CRC-32C of those bytes; a chunk's page index holds both Tempo's offset index (page extents) and column
+/// index (page min/max), so <see cref="CacheRole.ParquetColumnIdx"/> is served by the same entries), and
 /// <c>&lt;tenant&gt;/&lt;block&gt;/page-&lt;offset&gt;-&lt;length&gt;</c> (<see cref="CacheRole.ParquetPage"/>: one stored data or
 /// dictionary page of at most <see cref="BackendBlockV1.MaxCachedPageBytes"/>, by its extent in the data object).
 /// </summary>
