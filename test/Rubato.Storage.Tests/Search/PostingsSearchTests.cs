@@ -118,6 +118,23 @@ public sealed class PostingsSearchTests : IDisposable
         Assert.True(empty.Count <= 8, $"queries matching nothing: {string.Join(", ", empty)}");
     }
 
+    [Theory]
+    [InlineData("{ span.code = 500 } | select(kind)")]
+    [InlineData("{ span.code = 500 && kind = server }")]
+    [InlineData("{ span.code = 500 || kind = internal } | by(kind) | count() > 1")]
+    public async Task FetchAsync_QueryNamingKind_FillsKindLikeTheModel(string query)
+    {
+        var data = Generate(600, seed: 41);
+        var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 16 * 1024);
+        var root = TraceQLParser.ParseAndValidate(query);
+        var model = await TraceQLEngine.SearchAsync(root, new TraceModelFetcher(data.Select(d => d.Trace)), Options(), CancellationToken.None);
+        var fetcher = new MultiBlockSpansetFetcher([block]);
+        var result = await TraceQLEngine.SearchAsync(root, fetcher, Options(), CancellationToken.None);
+        Assert.NotEmpty(model.Traces);
+        Assert.Equal(Json(model), Json(result));
+        Assert.True(fetcher.FilterBytesByColumn[Col.SpanKind] + fetcher.FillBytesByColumn[Col.SpanKind] > 0);
+    }
+
     [Fact]
     public async Task FetchAsync_NeedleQuery_ReadsNoSpanAttributeKeyColumn()
     {
@@ -147,6 +164,7 @@ public sealed class PostingsSearchTests : IDisposable
         }
 
         Assert.Equal(0, fetcher.FilterBytesByColumn[Col.ResourceServiceName]);
+        Assert.Equal(0, fetcher.FilterBytesByColumn[Col.SpanKind] + fetcher.FillBytesByColumn[Col.SpanKind]); // kind is not in the query
         Assert.True(fetcher.PostingsBytes > 0);
         Assert.Equal((long)fetcher.InspectedBytes, _store.BytesRead);
 
@@ -270,7 +288,7 @@ public sealed class PostingsSearchTests : IDisposable
                         TraceId = id,
                         SpanId = new SpanId(spanId++),
                         Name = "op",
-                        Kind = SpanKind.Server,
+                        Kind = (SpanKind)rnd.Next(1, 6),
                         StartTimeUnixNano = st,
                         EndTimeUnixNano = st + (ulong)rnd.Next(10_000_000),
                         StatusCode = rnd.Next(10) == 0 ? StatusCode.Error : StatusCode.Ok,

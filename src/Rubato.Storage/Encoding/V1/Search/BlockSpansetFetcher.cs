@@ -1034,7 +1034,7 @@ internal sealed class SpanFiller
             SpanId = new SpanId(s.SpanIdAt(Col.SpanId, sp)),
             ParentSpanId = _plan.ParentIds ? new SpanId(s.SpanIdAt(Col.SpanParentId, sp)) : default,
             Name = s.Str(Col.SpanName, sp),
-            Kind = (TraceQL.Ast.SpanKind)s.ByteAt(Col.SpanKind, sp),
+            Kind = _plan.SpanKind ? (TraceQL.Ast.SpanKind)s.ByteAt(Col.SpanKind, sp) : default,
             Status = (SpanStatus)s.ByteAt(Col.SpanStatusCode, sp),
             StartUnixNanos = unchecked(traceStart + (ulong)s.LongAt(Col.SpanStartDelta, sp)),
             DurationNanos = s.LongAt(Col.SpanDuration, sp),

@@ -256,6 +256,12 @@ internal sealed class SearchPlan
 
     public bool StatusMessage { get; private set; }
 
+    /// <summary>
+    /// Whether filled spans carry their kind: only when a condition, select(), by() or compare() names <c>kind</c>
+    /// (the fetch contract leaves other fields empty). Skipping it saves one span-level page read per returned span.
+    /// </summary>
+    public bool SpanKind { get; private set; }
+
     public bool ScopeNameVersion { get; private set; }
 
     public bool Events { get; private set; }
@@ -276,9 +282,14 @@ internal sealed class SearchPlan
         var cols = new List<int>
         {
             Col.TraceId, Col.TraceStart, Col.TraceEndDelta, Col.TraceRootService, Col.TraceRootSpanName,
-            Col.ResourceServiceName, Col.SpanId, Col.SpanName, Col.SpanKind, Col.SpanStartDelta,
+            Col.ResourceServiceName, Col.SpanId, Col.SpanName, Col.SpanStartDelta,
             Col.SpanDuration, Col.SpanStatusCode,
         };
+        if (SpanKind)
+        {
+            cols.Add(Col.SpanKind);
+        }
+
         if (ParentIds)
         {
             cols.Add(Col.SpanParentId);
@@ -326,6 +337,7 @@ internal sealed class SearchPlan
             switch (i)
             {
                 case Intrinsic.StatusMessage: StatusMessage = true; break;
+                case Intrinsic.Kind: SpanKind = true; break;
                 case Intrinsic.InstrumentationName or Intrinsic.InstrumentationVersion: ScopeNameVersion = true; break;
                 case Intrinsic.EventName or Intrinsic.EventTimeSinceStart: Events = true; break;
                 case Intrinsic.LinkTraceId or Intrinsic.LinkSpanId: Links = true; break;
