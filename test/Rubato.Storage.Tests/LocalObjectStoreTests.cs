@@ -63,6 +63,41 @@ public sealed class LocalObjectStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task OpenRangeReader_ManyRanges_ReadsSlicesShortAtEndAndSeesReplacedObjectOnlyWhenReopened()
+    {
+        await _store.PutAsync("t/r", Enumerable.Range(0, 100).Select(i => (byte)i).ToArray(), default);
+        var buf = new byte[10];
+        using (var reader = _store.OpenRangeReader("t/r"))
+        {
+            for (int at = 0; at < 90; at += 30)
+            {
+                Assert.Equal(10, await reader.ReadAsync(at, buf, default));
+                Assert.Equal(Enumerable.Range(at, 10).Select(i => (byte)i), buf);
+            }
+
+            Assert.Equal(5, await reader.ReadAsync(95, buf, default));
+            Assert.Equal(0, await reader.ReadAsync(200, buf, default));
+
+            // An atomic replace (rename) while the reader is open: the open handle still reads the old object.
+            await _store.PutAsync("t/r", new byte[100], default);
+            Assert.Equal(10, await reader.ReadAsync(40, buf, default));
+            Assert.Equal(Enumerable.Range(40, 10).Select(i => (byte)i), buf);
+        }
+
+        using var again = _store.OpenRangeReader("t/r");
+        Assert.Equal(10, await again.ReadAsync(40, buf, default));
+        Assert.Equal(new byte[10], buf);
+    }
+
+    [Fact]
+    public async Task OpenRangeReader_Missing_ThrowsObjectNotFoundOnRead()
+    {
+        using var reader = _store.OpenRangeReader("t/missing");
+        var e = await Assert.ThrowsAsync<ObjectNotFoundException>(async () => await reader.ReadAsync(0, new byte[4], default));
+        Assert.Equal("t/missing", e.Key);
+    }
+
+    [Fact]
     public async Task ListAsync_ReturnsImmediateChildrenSorted()
     {
         await _store.PutAsync("tenant-b/blk2/meta.json", new byte[1], default);

@@ -787,6 +787,7 @@ public sealed class BackendBlockV1 : IBackendBlock
         }
 
         extents.Sort((a, b) => a.Start.CompareTo(b.Start));
+        using var reader = _store.OpenRangeReader(DataKey);
         int i = 0;
         while (i < extents.Count)
         {
@@ -809,7 +810,7 @@ public sealed class BackendBlockV1 : IBackendBlock
             byte[] buf = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Max(1, size));
             try
             {
-                int n = await _store.ReadRangeAsync(DataKey, rowGroup.Offset + start, buf.AsMemory(0, size), ct).ConfigureAwait(false);
+                int n = await reader.ReadAsync(rowGroup.Offset + start, buf.AsMemory(0, size), ct).ConfigureAwait(false);
                 if (n != size)
                 {
                     throw new BlockCorruptException(DataKey, rowGroup.Offset + start, $"column range of {size} bytes is truncated to {n}");
