@@ -36,9 +36,13 @@ public sealed record RubatoConfig
 public sealed record RubatoPorts(
     int Http, int Grpc, int OtlpGrpc, int OtlpHttp, int Zipkin, int JaegerThriftHttp, int JaegerCompactUdp, int JaegerBinaryUdp, int JaegerGrpc)
 {
-    public static RubatoPorts Pick() => new(
-        FreePorts.Tcp(), FreePorts.Tcp(), FreePorts.Tcp(), FreePorts.Tcp(), FreePorts.Tcp(), FreePorts.Tcp(),
-        FreePorts.Udp(), FreePorts.Udp(), FreePorts.Tcp());
+    /// <summary>Seven distinct TCP and two distinct UDP ports (a repeated port would make rubato refuse its config).</summary>
+    public static RubatoPorts Pick()
+    {
+        int[] t = FreePorts.Tcp(7);
+        int[] u = FreePorts.Udp(2);
+        return new(t[0], t[1], t[2], t[3], t[4], t[5], u[0], u[1], t[6]);
+    }
 }
 
 /// <summary>
