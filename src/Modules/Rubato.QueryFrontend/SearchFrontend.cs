@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Rubato.Cache;
 using Rubato.Common.Contracts;
 using Rubato.Common.Ids;
 using Rubato.TraceQL.Ast;
@@ -148,9 +149,15 @@ public sealed class SearchFrontend
         CheckRange(tenants, query.StartUnixSeconds, query.EndUnixSeconds);
         long maxBytes = MaxTagBytes(tenants);
         var run = new TagSearchRun<TagNamesCollector>(new TagNamesCollector(query.Scope, query.Limit, maxBytes), c => c.AddedCount, (c, i) => c.Since(i));
-        run.Completion = RunTagJobsAsync(run, tenants, query.StartUnixSeconds, query.EndUnixSeconds, SearchRequestParser.TryParseFilter(query.Query),
+        var filter = SearchRequestParser.TryParseFilter(query.Query);
+        var cache = JobCache is null ? null : new TagCacheOps<TagNamesCollector>(
+            JobCache.Cache,
+            (tenant, job) => TagJobCache.NamesKey(tenant, job, query, filter, maxBytes),
+            TagJobCache.EncodeNames,
+            value => TagJobCache.DecodeNames(value, query.Scope, query.Limit, maxBytes));
+        run.Completion = RunTagJobsAsync(run, tenants, query.StartUnixSeconds, query.EndUnixSeconds, filter,
             () => new TagNamesCollector(query.Scope, query.Limit, maxBytes), (c, span) => c.Add(span), (into, c) => into.Add(c), c => c.IsFull,
-            job => job.CollectTagNames, cancellationToken);
+            job => job.CollectTagNames, cache, cancellationToken);
         return run;
     }
 
@@ -172,9 +179,15 @@ public sealed class SearchFrontend
         }
 
         var run = new TagSearchRun<TagValuesCollector>(result, c => c.Values.Count, (c, i) => c.Since(i));
-        run.Completion = RunTagJobsAsync(run, tenants, query.StartUnixSeconds, query.EndUnixSeconds, SearchRequestParser.TryParseFilter(query.Query),
+        var filter = SearchRequestParser.TryParseFilter(query.Query);
+        var cache = JobCache is null ? null : new TagCacheOps<TagValuesCollector>(
+            JobCache.Cache,
+            (tenant, job) => TagJobCache.ValuesKey(tenant, job, query, filter, maxBytes),
+            TagJobCache.EncodeValues,
+            value => TagJobCache.DecodeValues(value, query.Tag, query.Limit, maxBytes));
+        run.Completion = RunTagJobsAsync(run, tenants, query.StartUnixSeconds, query.EndUnixSeconds, filter,
             () => new TagValuesCollector(query.Tag, query.Limit, maxBytes), (c, span) => c.Add(span), (into, c) => into.Add(c), c => c.IsFull,
-            job => job.CollectTagValues, cancellationToken);
+            job => job.CollectTagValues, cache, cancellationToken);
         return run;
     }
 
@@ -258,10 +271,13 @@ public sealed class SearchFrontend
     /// (<see cref="SearchJob.CollectTagNames"/>: dictionaries and key columns, not spans) into a job-local collector
     /// merged when the block is done. Once the run's collector is full the run completes and the other jobs are
     /// cancelled: nothing more is read.
+    /// With a <paramref name="cache"/>, a cacheable block job (<see cref="TagJobCache"/>) is first looked up and its
+    /// cached collector merged like a finished block's; a job that ran to its own end (not cancelled, its data not
+    /// vanished) stores its job-local collector in the background.
     /// </summary>
     private async Task RunTagJobsAsync<TCollector>(TagSearchRun<TCollector> run, IReadOnlyList<string> tenants, long start, long end, RootExpr? filter,
         Func<TCollector> create, Action<TCollector, EvalSpan> add, Action<TCollector, TCollector> merge, Func<TCollector, bool> isFull,
-        Func<SearchJob, Func<TCollector, long, long, CancellationToken, Task>?> blockReader, CancellationToken ct)
+        Func<SearchJob, Func<TCollector, long, long, CancellationToken, Task>?> blockReader, TagCacheOps<TCollector>? cache, CancellationToken ct)
         where TCollector : class
     {
         var jobs = await PlanAsync(tenants, start, end, ct).ConfigureAwait(false);
@@ -303,10 +319,34 @@ public sealed class SearchFrontend
 
         await JobRunner.RunAsync(jobs, _config.Search.ConcurrentJobs, async (item, token) =>
         {
+            string? key = cache?.KeyFor(item.Tenant, item.Job);
+            if (key is not null && await TagJobCache.TryGetAsync(cache!.Cache, key, token).ConfigureAwait(false) is { } value && cache.Decode(value) is { } hit)
+            {
+                lock (run)
+                {
+                    if (run.Closed)
+                    {
+                        return true;
+                    }
+
+                    merge(run.Result, hit.Collector);
+                    run.Metrics.CompletedJobs++;
+                    run.Metrics.InspectedBytes += hit.InspectedBytes;
+                    return run.Closed = isFull(run.Result);
+                }
+            }
+
             if (filter is null && blockReader(item.Job) is { } read)
             {
                 var local = create();
                 await read(local, range.StartUnixNanos, range.EndUnixNanos, token).ConfigureAwait(false);
+                // The reader finished on its own (read the block, or filled the job-local collector): its result
+                // does not depend on other jobs. Cancelled or vanished reads may have returned early: not stored.
+                if (key is not null && !token.IsCancellationRequested && item.Job.DataVanished?.Invoke() != true)
+                {
+                    TagJobCache.SetInBackground(cache!.Cache, key, cache.Encode(local, 0));
+                }
+
                 lock (run)
                 {
                     if (run.Closed)
@@ -370,13 +410,17 @@ public sealed class SearchFrontend
                 }
             }
 
+            ulong inspected = fetcher is IFetchStatistics st ? st.InspectedBytes : 0;
+            // Every span of the job was walked (a run closed mid-job returned above): a complete job result.
+            if (key is not null && !token.IsCancellationRequested && item.Job.DataVanished?.Invoke() != true)
+            {
+                TagJobCache.SetInBackground(cache!.Cache, key, cache.Encode(job, inspected));
+            }
+
             lock (run)
             {
                 run.Metrics.CompletedJobs++;
-                if (fetcher is IFetchStatistics st)
-                {
-                    run.Metrics.InspectedBytes += st.InspectedBytes;
-                }
+                run.Metrics.InspectedBytes += inspected;
             }
 
             return false;
@@ -387,6 +431,14 @@ public sealed class SearchFrontend
             run.Closed = true;
         }
     }
+
+    /// <summary>How a tag search keys, encodes and decodes its block jobs in the <c>frontend-search</c> cache.</summary>
+    private sealed record TagCacheOps<TCollector>(
+        ICache Cache,
+        Func<string, SearchJob, string?> KeyFor,
+        Func<TCollector, ulong, byte[]> Encode,
+        Func<byte[], (TCollector Collector, ulong InspectedBytes)?> Decode)
+        where TCollector : class;
 
     private void Release(List<string> tenants)
     {
@@ -616,7 +668,8 @@ public sealed class SearchRun
             metrics.InspectedBytes = st.InspectedBytes;
         }
 
-        if (own is not null)
+        // A read whose data vanished meanwhile ended early with part of the block: its result is not the block's.
+        if (own is not null && job.DataVanished?.Invoke() != true)
         {
             var result = own.Result();
             result.Metrics.InspectedTraces = metrics.InspectedTraces;

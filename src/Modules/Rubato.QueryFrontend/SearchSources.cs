@@ -56,6 +56,13 @@ public sealed class SearchJob
     /// <summary>Optional: like <see cref="CollectTagNames"/>, for the values of the collector's tag.</summary>
     public Func<TagValuesCollector, long, long, CancellationToken, Task>? CollectTagValues { get; init; }
 
+    /// <summary>
+    /// Optional: true once a read of this job's data ended early, quietly, because the data disappeared (an ingester's
+    /// complete block deleted after compaction, see <see cref="VanishingDataFetcher"/>). Such a read holds part of the
+    /// block, so the frontend-search cache does not store it. Null: the data cannot vanish.
+    /// </summary>
+    public Func<bool>? DataVanished { get; init; }
+
     /// <summary>A job over an already built fetcher.</summary>
     public static SearchJob ForFetcher(string name, ISpansetFetcher fetcher, bool isBlock = false, ulong bytes = 0)
     {

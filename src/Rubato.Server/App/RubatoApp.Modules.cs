@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -277,7 +278,7 @@ public sealed partial class RubatoApp
         // compacted_block_retention is shorter than complete_block_timeout): a vanished one contributes nothing
         // instead of failing the search; its spans are in the compacted block.
         static bool Vanished(Exception e) => e is ObjectNotFoundException;
-        static async Task Tolerant(Task read)
+        static async Task Tolerant(Task read, StrongBox<bool> vanished)
         {
             try
             {
@@ -285,6 +286,7 @@ public sealed partial class RubatoApp
             }
             catch (ObjectNotFoundException)
             {
+                vanished.Value = true;
             }
         }
 
@@ -293,29 +295,49 @@ public sealed partial class RubatoApp
             var window = new Rubato.Common.Contracts.TimeRange(range.StartUnixNanos / 1_000_000_000, (range.EndUnixNanos + 999_999_999) / 1_000_000_000);
             return metas
                 .Where(m => m.Overlaps(window) && m.Version == FormatV1.Version)
-                .Select(m => new SearchJob(
-                    $"block {m.BlockId}",
-                    _ =>
-                    {
-                        Rubato.TraceQL.Engine.ISpansetFetcher fetcher = new BlockSpansetFetcher(new BackendBlockV1(m, store, blockCaches));
-                        return ValueTask.FromResult(mayVanish ? new VanishingDataFetcher(fetcher, Vanished) : fetcher);
-                    },
-                    isBlock: true,
-                    bytes: (ulong)Math.Max(0, m.Size))
-                {
-                    Block = new SearchJobBlock(m.BlockId, m.StartTime.ToUnixTimeSeconds(), m.EndTime.ToUnixTimeSeconds()),
-                    CollectTagNames = (c, from, to, ct) =>
-                    {
-                        var read = BlockTagSearch.CollectTagNamesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct);
-                        return mayVanish ? Tolerant(read) : read;
-                    },
-                    CollectTagValues = (c, from, to, ct) =>
-                    {
-                        var read = BlockTagSearch.CollectTagValuesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct);
-                        return mayVanish ? Tolerant(read) : read;
-                    },
-                })
+                .Select(m => BlockJob(m, mayVanish))
                 .ToList();
+        }
+
+        SearchJob BlockJob(BlockMeta m, bool mayVanish)
+        {
+            // Set when a read of this job (one per request) ended early because the block was deleted: that partial
+            // result must not be cached under the block id.
+            var vanished = new StrongBox<bool>();
+            bool VanishedNow(Exception e)
+            {
+                if (!Vanished(e))
+                {
+                    return false;
+                }
+
+                vanished.Value = true;
+                return true;
+            }
+
+            return new SearchJob(
+                $"block {m.BlockId}",
+                _ =>
+                {
+                    Rubato.TraceQL.Engine.ISpansetFetcher fetcher = new BlockSpansetFetcher(new BackendBlockV1(m, store, blockCaches));
+                    return ValueTask.FromResult(mayVanish ? new VanishingDataFetcher(fetcher, VanishedNow) : fetcher);
+                },
+                isBlock: true,
+                bytes: (ulong)Math.Max(0, m.Size))
+            {
+                Block = new SearchJobBlock(m.BlockId, m.StartTime.ToUnixTimeSeconds(), m.EndTime.ToUnixTimeSeconds()),
+                DataVanished = mayVanish ? () => vanished.Value : null,
+                CollectTagNames = (c, from, to, ct) =>
+                {
+                    var read = BlockTagSearch.CollectTagNamesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct);
+                    return mayVanish ? Tolerant(read, vanished) : read;
+                },
+                CollectTagValues = (c, from, to, ct) =>
+                {
+                    var read = BlockTagSearch.CollectTagValuesAsync(new BackendBlockV1(m, store, blockCaches), c, from, to, ct);
+                    return mayVanish ? Tolerant(read, vanished) : read;
+                },
+            };
         }
 
         var sources = new List<ISearchSource>

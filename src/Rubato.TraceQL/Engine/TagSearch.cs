@@ -89,6 +89,32 @@ public sealed class TagNamesCollector
     /// <summary>Distinct names added so far (all scopes); <see cref="Since"/> takes an earlier value of it.</summary>
     public int AddedCount => _added.Count;
 
+    /// <summary>Every name kept, with its scope, in the order it was first added (what a cached job result stores).</summary>
+    public IReadOnlyList<(string Scope, string Name)> Added => _added;
+
+    /// <summary>
+    /// A collector holding <paramref name="names"/> (scope, name) added in that order, exceeded when
+    /// <paramref name="exceeded"/>: a job result read back from a cache, equal to the collector it was taken from when
+    /// built with the same scope, limit and byte budget.
+    /// </summary>
+    public static TagNamesCollector Restore(string? scope, int limit, long maxBytes, IEnumerable<(string Scope, string Name)> names, bool exceeded)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        var c = new TagNamesCollector(scope, limit, maxBytes);
+        foreach (var (s, n) in names)
+        {
+            if (Array.IndexOf(s_scopes, s) < 0)
+            {
+                throw new ArgumentException($"unknown tag scope '{s}'", nameof(names));
+            }
+
+            c.AddName(s, n);
+        }
+
+        c.Exceeded |= exceeded;
+        return c;
+    }
+
     /// <summary>A collector with just the names added after the first <paramref name="index"/> (a streamed partial answer), without intrinsics.</summary>
     public TagNamesCollector Since(int index)
     {
@@ -295,6 +321,24 @@ public sealed class TagValuesCollector
     }
 
     public IReadOnlyList<(string Type, string Value)> Values => _order;
+
+    /// <summary>
+    /// A collector holding <paramref name="values"/> added in that order, exceeded when <paramref name="exceeded"/>: a
+    /// job result read back from a cache, equal to the collector it was taken from when built with the same tag, limit
+    /// and byte budget.
+    /// </summary>
+    public static TagValuesCollector Restore(string tag, int limit, long maxBytes, IEnumerable<(string Type, string Value)> values, bool exceeded)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var c = new TagValuesCollector(tag, limit, maxBytes);
+        foreach (var v in values)
+        {
+            c.AddTyped(v);
+        }
+
+        c.Exceeded |= exceeded;
+        return c;
+    }
 
     public void Add(EvalSpan span)
     {
