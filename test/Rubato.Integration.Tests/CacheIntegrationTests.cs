@@ -108,6 +108,123 @@ public sealed class CacheIntegrationTests(ITestOutputHelper output)
         Phase($"{kind} restarted: same results, cache hits again");
     }
 
+    /// <summary>Tag-name and tag-value requests over the flushed blocks (v1 and v2, with and without a <c>q</c> filter).</summary>
+    private static readonly string[] TagUrls =
+    [
+        "/api/search/tags",
+        "/api/v2/search/tags",
+        "/api/v2/search/tags?scope=span",
+        "/api/v2/search/tags?q=" + Uri.EscapeDataString("{ status = error }"),
+        "/api/search/tag/service.name/values",
+        "/api/v2/search/tag/resource.service.name/values",
+        "/api/v2/search/tag/span.http.status_code/values",
+        "/api/v2/search/tag/span.http.status_code/values?q=" + Uri.EscapeDataString("{ resource.service.name = \"svc-b\" }"),
+    ];
+
+    /// <summary>
+    /// The frontend-search role on a real memcached or redis caches tag and tag-value block jobs (<c>st:</c>/<c>stv:</c>):
+    /// the answers are identical cold, warm (with cache hits: these are the only requests that use the role here), with
+    /// the cache stopped, and after it restarts empty and refills.
+    /// </summary>
+    [Theory]
+    [InlineData("memcached")]
+    [InlineData("redis")]
+    public async Task TagSearches_FrontendSearchCacheWarmStoppedAndRestarted_SameAnswersAndHits(string kind)
+    {
+        var clock = Stopwatch.StartNew();
+        void Phase(string what) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:F1}s {what}");
+        await using var cache = await CacheServers.StartAsync(kind);
+        string backend = kind == "memcached"
+            ? $"memcached: {{ addresses: \"{cache.Address}\", timeout: 200ms }}"
+            : $"redis: {{ endpoint: \"{cache.Address}\", timeout: 200ms }}";
+        var config = SearchDataset.SearchConfig with
+        {
+            ExtraYaml = SearchDataset.SearchConfig.ExtraYaml + $"cache:\n  caches:\n    - roles: [frontend-search]\n      {backend}\n",
+        };
+        await using var server = await RubatoProcess.StartAsync(config, output);
+        var data = SearchDataset.Generate(Traces, new Random(4321));
+        await data.PushAsync(server);
+        using (var flush = await server.Http.GetAsync("/flush"))
+        {
+            Assert.True(flush.IsSuccessStatusCode, $"/flush answered {(int)flush.StatusCode}");
+        }
+
+        // Cold: wait until each answer comes from the flushed blocks, then record it.
+        var want = new string[TagUrls.Length];
+        for (int i = 0; i < TagUrls.Length; i++)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (true)
+            {
+                var (answer, blocks) = await TagSearchAsync(server, data, TagUrls[i]);
+                if (blocks > 0 || DateTime.UtcNow > deadline)
+                {
+                    Assert.True(blocks > 0, $"{TagUrls[i]}: no block searched within 30 s");
+                    want[i] = answer;
+                    break;
+                }
+
+                await Task.Delay(200); // Polling interval while the blocks appear, not a fixed wait.
+            }
+        }
+
+        Phase($"{kind}: cold tag answers recorded");
+        double before = Hits(await server.Http.GetStringAsync("/metrics"), "frontend-search");
+        await AssertSameTagAnswersAsync(server, data, want, "warm");
+        double warm = Hits(await server.Http.GetStringAsync("/metrics"), "frontend-search");
+        Assert.True(warm > before, $"expected frontend-search hits for tag searches, /metrics shows {before} then {warm}");
+        Phase($"{kind}: warm, identical, {warm - before} hits");
+
+        await cache.StopAsync();
+        await AssertSameTagAnswersAsync(server, data, want, $"{kind} stopped");
+        await cache.StartAsync();
+        // The breaker opened while the server was down and lets a probe through only after its timeout (10 s): until
+        // the cache is used again (refilled, then hit) every round must still answer the same.
+        double refilled = Hits(await server.Http.GetStringAsync("/metrics"), "frontend-search");
+        var until = DateTime.UtcNow.AddSeconds(45);
+        while (true)
+        {
+            await AssertSameTagAnswersAsync(server, data, want, $"{kind} restarted empty");
+            double again = Hits(await server.Http.GetStringAsync("/metrics"), "frontend-search");
+            if (again > refilled)
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < until, $"expected frontend-search hits after {kind} restarted and refilled, /metrics shows {refilled} then {again}");
+            await Task.Delay(200); // Polling interval while the breaker is open, not a fixed wait.
+        }
+
+        Phase($"{kind}: stopped, restarted and refilled: identical, hits again");
+    }
+
+    private static async Task AssertSameTagAnswersAsync(RubatoProcess server, SearchDataset data, string[] want, string when)
+    {
+        for (int i = 0; i < TagUrls.Length; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            var (answer, _) = await TagSearchAsync(server, data, TagUrls[i]);
+            sw.Stop();
+            Assert.True(want[i] == answer, $"{when}: {TagUrls[i]} answered differently\nwant {want[i]}\ngot  {answer}");
+            Assert.True(sw.Elapsed < MaxSearchTime, $"{when}: {TagUrls[i]} took {sw.Elapsed.TotalMilliseconds:F0} ms");
+        }
+    }
+
+    /// <summary>One ranged tag request: its JSON without the metrics (names and values are sorted), and its totalBlocks.</summary>
+    private static async Task<(string Answer, int Blocks)> TagSearchAsync(RubatoProcess server, SearchDataset data, string path)
+    {
+        long start = (long)(data.BaseNanos / 1_000_000_000UL) - 60;
+        long end = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 60;
+        string url = path + (path.Contains('?', StringComparison.Ordinal) ? "&" : "?") + string.Create(CultureInfo.InvariantCulture, $"start={start}&end={end}");
+        using var response = await server.Http.GetAsync(url);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{url} answered {(int)response.StatusCode}: {body}");
+        using var doc = System.Text.Json.JsonDocument.Parse(body);
+        var parts = doc.RootElement.EnumerateObject().Where(p => p.Name != "metrics").Select(p => p.Name + "=" + p.Value.GetRawText());
+        int blocks = doc.RootElement.GetProperty("metrics").TryGetProperty("totalBlocks", out var b) ? b.GetInt32() : 0;
+        return (string.Join('\n', parts), blocks);
+    }
+
     private async Task AssertSameAndFastAsync(RubatoProcess server, Expectations check, string when)
     {
         // The first queries after a restart may wait for the block list to load; these waits are bounded.
