@@ -142,6 +142,87 @@ public sealed class TagJobCacheTests
         Assert.Equal(1, cache.SetsOf(keyB));
     }
 
+    [Theory]
+    [InlineData("SearchTagsV2")]
+    [InlineData("SearchTags")]
+    [InlineData("SearchTagValuesV2")]
+    [InlineData("SearchTagValues")]
+    public async Task GrpcStreaming_WarmCache_SameFinalMessageWithoutReadingBlocks(string method)
+    {
+        var cache = new RecordingCache();
+        await using var cached = await FrontendHost.StartAsync([BlockSource()], jobCache: new SearchJobCache(cache));
+        await using var plain = await FrontendHost.StartAsync([BlockSource()]);
+        byte[] request = [];
+        if (method.StartsWith("SearchTagValues", StringComparison.Ordinal))
+        {
+            using var w = new Rubato.Common.Otlp.ProtoWriter();
+            w.WriteStringField(1, method.EndsWith("V2", StringComparison.Ordinal) ? "resource.service.name" : "service.name");
+            request = w.ToArray();
+        }
+
+        async Task<string> Final(FrontendHost host)
+        {
+            using var client = new Rubato.Grpc.GrpcClient(host.Address);
+            string last = string.Empty;
+            await foreach (var m in client.ServerStreamingAsync(StreamingQuerier.ServiceName, method, request).WithCancellation(new CancellationTokenSource(Timeout).Token))
+            {
+                last = Convert.ToHexString(m.Span);
+            }
+
+            return last;
+        }
+
+        string want = await Final(plain);
+        Assert.NotEmpty(want);
+        _reads.Clear();
+        Assert.Equal(want, await Final(cached));
+        await WaitUntil(() => cache.Values.Count == 2);
+        _reads.Clear();
+        Assert.Equal(want, await Final(cached));
+        Assert.Empty(_reads);
+    }
+
+    [Fact]
+    public async Task TagValuesAndSearch_BlockVanishedDuringRead_PartialResultNotStored()
+    {
+        var cache = new RecordingCache();
+        bool vanished = true;
+        var config = new QueryFrontendConfig();
+        // Phase 1: the block disappears after one trace (the reader and the fetcher end quietly). Phase 2: whole.
+        var source = new DelegateSearchSource("blocks", isRecent: true, (_, _, _) =>
+        {
+            bool gone = vanished;
+            var traces = gone ? TestData.Small()[..1] : TestData.Small();
+            return ValueTask.FromResult<IReadOnlyList<SearchJob>>(
+            [
+                new SearchJob("block", _ => ValueTask.FromResult<ISpansetFetcher>(new TraceModelFetcher(traces)), isBlock: true)
+                {
+                    Block = new SearchJobBlock(BlockA, TestData.T0 - 10, TestData.T0 + 100),
+                    DataVanished = () => gone,
+                    CollectTagValues = (c, _, _, ct) => Read(BlockA, traces, c.Add, () => c.IsFull, ct),
+                },
+            ]);
+        });
+        var frontend = new SearchFrontend(config, [source], null, new FixedTime(), new SearchJobCache(cache));
+        var tags = new TagValuesQuery { Tag = "resource.service.name" };
+        var search = SearchRequestParser.ParseSearch(p => p == "q" ? "{ }" : null, new SearchFrontendConfig());
+
+        var (partial, _) = await frontend.SearchTagValuesAsync(["single-tenant"], tags, CancellationToken.None).WaitAsync(Timeout);
+        Assert.Equal(["frontend", "db"], partial.Values.Select(v => v.Value));
+        Assert.Single((await frontend.SearchAsync(["single-tenant"], search, CancellationToken.None).WaitAsync(Timeout)).Traces);
+
+        vanished = false;
+        var (whole, _) = await frontend.SearchTagValuesAsync(["single-tenant"], tags, CancellationToken.None).WaitAsync(Timeout);
+        Assert.Equal(["frontend", "db", "worker"], whole.Values.Select(v => v.Value));
+        Assert.Equal(3, (await frontend.SearchAsync(["single-tenant"], search, CancellationToken.None).WaitAsync(Timeout)).Traces.Count);
+        string valuesKey = TagJobCache.ValuesKey("single-tenant", Job(BlockA), tags, null, 0)!;
+        string searchKey = SearchJobCache.KeyFor("single-tenant", Job(BlockA), search)!;
+        await WaitUntil(() => cache.Values.ContainsKey(valuesKey) && cache.Values.ContainsKey(searchKey));
+        Assert.Equal(1, cache.SetsOf(valuesKey));
+        Assert.Equal(1, cache.SetsOf(searchKey));
+        Assert.Equal(3, SearchJobCache.Decode(cache.Values[searchKey])!.Traces.Count);
+    }
+
     [Fact]
     public async Task TagNames_CorruptOrMissingValue_RecomputedAndReplaced()
     {
