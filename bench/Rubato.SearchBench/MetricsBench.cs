@@ -79,7 +79,7 @@ internal static class MetricsBench
             "{ } | rate() by (resource.service.name)",
             "{ kind = server } | quantile_over_time(duration, .5, .99) by (resource.service.name)",
         ];
-        var fetchOnly = new List<(string Query, double Ms)>();
+        var fetchOnly = new List<(string Query, double Ms, string Columns)>();
         foreach (string text in queries)
         {
             var compiled = CompiledMetricsQuery.Compile(TraceQLParser.ParseAndValidate(text), range);
@@ -110,30 +110,44 @@ internal static class MetricsBench
 
             // The same jobs reading and building the spans but counting nothing: the storage share of the latency.
             var fetchTimes = new List<double>();
+            var columnBytes = new long[Col.Count];
             for (int r = 0; r < runs; r++)
             {
                 var sw = Stopwatch.StartNew();
                 await Parallel.ForEachAsync(blocks, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (block, ct) =>
                 {
-                    await foreach (var ss in new BlockSpansetFetcher(block).FetchAsync(compiled.RequestOf(0), ct).ConfigureAwait(false))
+                    var fetcher = new BlockSpansetFetcher(block);
+                    await foreach (var ss in fetcher.FetchAsync(compiled.RequestOf(0), ct).ConfigureAwait(false))
                     {
                         GC.KeepAlive(ss);
+                    }
+
+                    if (r == 0)
+                    {
+                        lock (columnBytes)
+                        {
+                            for (int c = 0; c < Col.Count; c++)
+                            {
+                                columnBytes[c] += fetcher.FilterBytesByColumn[c] + fetcher.FillBytesByColumn[c];
+                            }
+                        }
                     }
                 }).ConfigureAwait(false);
                 fetchTimes.Add(sw.Elapsed.TotalMilliseconds);
             }
 
             fetchTimes.Sort();
-            fetchOnly.Add((text, fetchTimes[fetchTimes.Count / 2]));
+            fetchOnly.Add((text, fetchTimes[fetchTimes.Count / 2], string.Join(", ", Enumerable.Range(0, Col.Count)
+                .Where(c => columnBytes[c] > 0).OrderByDescending(c => columnBytes[c]).Select(c => $"{Col.Name(c)} {columnBytes[c]:N0}"))));
             Console.WriteLine(
                 $"| `{text.Replace("|", "\\|", StringComparison.Ordinal)}` | {median:F0} | {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} | "
                 + $"{last!.Stats.InspectedSpans / (median / 1000):N0} | {last.Series.Count} | {last.Stats.InspectedSpans:N0} | {last.Stats.InspectedBytes:N0} |");
         }
 
         Console.WriteLine();
-        foreach (var (q, ms) in fetchOnly)
+        foreach (var (q, ms, columns) in fetchOnly)
         {
-            Console.WriteLine($"fetch only (same jobs, nothing counted) for `{q}`: median {ms:F0} ms");
+            Console.WriteLine($"fetch only (same jobs, nothing counted) for `{q}`: median {ms:F0} ms; bytes by column: {columns}");
         }
 
         Console.WriteLine($"load average after: {File.ReadAllText("/proc/loadavg").Trim()}");

@@ -150,7 +150,8 @@ public sealed record Condition(FieldRef Field, ConditionOp Op, IReadOnlyList<Tra
 /// <para>
 /// Returned spans must carry: id, parent id, name, start, duration (always), trace-level fields of
 /// <see cref="TraceInfo"/> (always), every field of <see cref="Conditions"/> and of <see cref="SecondPassFields"/>.
-/// Other fields may be left empty. When <see cref="NeedsStructure"/> is set, nested-set numbers and child counts must
+/// Other fields may be left empty (with <see cref="OnlyNamedFields"/>, the name, status, service name and the trace's
+/// root names and service stats too). When <see cref="NeedsStructure"/> is set, nested-set numbers and child counts must
 /// be computed over the WHOLE trace (use <see cref="NestedSet.Compute"/> on the trace's id/parent-id columns), even
 /// though only candidate spans are returned.
 /// </para>
@@ -170,6 +171,16 @@ public sealed record FetchSpansRequest
 
     /// <summary>The query uses structural operators, childCount or nestedSet intrinsics.</summary>
     public bool NeedsStructure { get; init; }
+
+    /// <summary>
+    /// The caller reads nothing of the returned spans but their ids, start, duration, the trace's id, start and
+    /// duration, and the fields of <see cref="Conditions"/> and <see cref="SecondPassFields"/> (metrics queries: no
+    /// search response is built). A fetcher may then also leave the span's name, status and
+    /// <see cref="EvalSpan.ServiceName"/> and the trace's root names and <see cref="TraceInfo.ServiceStats"/> empty
+    /// unless a condition or second-pass field names them. Only a permission: a fetcher that fills everything
+    /// (<see cref="TraceModelFetcher"/>, the ingester's live and WAL fetchers) honours it as well.
+    /// </summary>
+    public bool OnlyNamedFields { get; init; }
 
     /// <summary>True when no filtering is possible: every span of every trace in range is a candidate.</summary>
     public bool FetchesEverything => Conditions.Count == 0 || (!AllConditions && Conditions.Any(c => c.Op == ConditionOp.None));

@@ -219,7 +219,8 @@ internal sealed class MetricsLeaf
             AddField(extra, f);
         }
 
-        Request = request with { SecondPassFields = extra };
+        // Metrics read only span start/duration/ids (exemplars) and the fields named: the fetcher may skip the rest.
+        Request = request with { SecondPassFields = extra, OnlyNamedFields = true };
         DurationScaled = Attribute is IntrinsicExpr ie && ie.Type == StaticType.Duration;
         MatchAll = query.Pipeline.Elements.Count == 1 && query.Pipeline.Elements[0] is SpansetFilter { Expression: BoolLiteral { Value: true } };
     }

@@ -960,23 +960,30 @@ internal sealed class SpanFiller
             var info = new TraceInfo
             {
                 TraceId = s.TraceIdAt(Col.TraceId, t),
-                RootServiceName = s.Str(Col.TraceRootService, t),
-                RootSpanName = s.Str(Col.TraceRootSpanName, t),
                 StartUnixNanos = start,
                 DurationNanos = duration,
-                ServiceStats = new Dictionary<string, ServiceStat>(StringComparer.Ordinal),
             };
-            for (int sp = from; sp < to; sp++)
+            if (_plan.RootNames)
             {
-                string service = s.Str(Col.ResourceServiceName, s.SpanResource(sp));
-                info.ServiceStats.TryGetValue(service, out var st);
-                st.SpanCount++;
-                if (s.ByteAt(Col.SpanStatusCode, sp) == (byte)StatusCode.Error)
-                {
-                    st.ErrorCount++;
-                }
+                info.RootServiceName = s.Str(Col.TraceRootService, t);
+                info.RootSpanName = s.Str(Col.TraceRootSpanName, t);
+            }
 
-                info.ServiceStats[service] = st;
+            if (_plan.ServiceStats)
+            {
+                info.ServiceStats = new Dictionary<string, ServiceStat>(StringComparer.Ordinal);
+                for (int sp = from; sp < to; sp++)
+                {
+                    string service = s.Str(Col.ResourceServiceName, s.SpanResource(sp));
+                    info.ServiceStats.TryGetValue(service, out var st);
+                    st.SpanCount++;
+                    if (s.ByteAt(Col.SpanStatusCode, sp) == (byte)StatusCode.Error)
+                    {
+                        st.ErrorCount++;
+                    }
+
+                    info.ServiceStats[service] = st;
+                }
             }
 
             int[]? left = null, right = null, parent = null, children = null;
@@ -998,7 +1005,7 @@ internal sealed class SpanFiller
                 NestedSet.Compute(ids, parents, left, right, parent, children);
             }
 
-            var spans = new List<EvalSpan>();
+            var spans = new List<EvalSpan>(candidates[from..to].Count(true));
             for (int sp = from; sp < to; sp++)
             {
                 if (!candidates[sp])
@@ -1033,12 +1040,12 @@ internal sealed class SpanFiller
             Trace = info,
             SpanId = new SpanId(s.SpanIdAt(Col.SpanId, sp)),
             ParentSpanId = _plan.ParentIds ? new SpanId(s.SpanIdAt(Col.SpanParentId, sp)) : default,
-            Name = s.Str(Col.SpanName, sp),
+            Name = _plan.SpanName ? s.Str(Col.SpanName, sp) : string.Empty,
             Kind = _plan.SpanKind ? (TraceQL.Ast.SpanKind)s.ByteAt(Col.SpanKind, sp) : default,
-            Status = (SpanStatus)s.ByteAt(Col.SpanStatusCode, sp),
+            Status = _plan.Status ? (SpanStatus)s.ByteAt(Col.SpanStatusCode, sp) : default,
             StartUnixNanos = unchecked(traceStart + (ulong)s.LongAt(Col.SpanStartDelta, sp)),
             DurationNanos = s.LongAt(Col.SpanDuration, sp),
-            ServiceName = s.Str(Col.ResourceServiceName, res),
+            ServiceName = _plan.ServiceStats ? s.Str(Col.ResourceServiceName, res) : string.Empty,
             Attributes = Bag(AttrLevel.Span, sp),
             ResourceAttributes = _resourceBags[res] ??= Bag(AttrLevel.Resource, res),
             ScopeAttributes = _scopeBags[scope] ??= Bag(AttrLevel.Scope, scope),

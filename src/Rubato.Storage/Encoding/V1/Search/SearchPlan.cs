@@ -239,6 +239,10 @@ internal sealed class SearchPlan
 
         NeedsStructure = request.NeedsStructure;
         ParentIds |= NeedsStructure;
+        if (!request.OnlyNamedFields)
+        {
+            SpanName = Status = RootNames = ServiceStats = true;
+        }
     }
 
     public FetchSpansRequest Request { get; }
@@ -264,6 +268,27 @@ internal sealed class SearchPlan
 
     public bool ScopeNameVersion { get; private set; }
 
+    /// <summary>
+    /// Whether filled spans carry their name; under <see cref="FetchSpansRequest.OnlyNamedFields"/> (metrics) only when
+    /// a condition or second-pass field names <c>name</c>, which saves the <c>span.name</c> chunk and a dictionary
+    /// lookup per returned span.
+    /// </summary>
+    public bool SpanName { get; private set; }
+
+    /// <summary>Whether filled spans carry their status (always, unless <see cref="FetchSpansRequest.OnlyNamedFields"/>).</summary>
+    public bool Status { get; private set; }
+
+    /// <summary>Whether the trace's root service and root span name are filled (as <see cref="Status"/>).</summary>
+    public bool RootNames { get; private set; }
+
+    /// <summary>
+    /// Whether <see cref="TraceInfo.ServiceStats"/> and <see cref="EvalSpan.ServiceName"/> are filled: false only
+    /// under <see cref="FetchSpansRequest.OnlyNamedFields"/>, where no search response is built. Skipping them saves a
+    /// dictionary per trace, two hash lookups per span of every candidate trace (not just the candidate spans), and the
+    /// status column over those spans.
+    /// </summary>
+    public bool ServiceStats { get; private set; }
+
     public bool Events { get; private set; }
 
     public bool Links { get; private set; }
@@ -281,10 +306,29 @@ internal sealed class SearchPlan
     {
         var cols = new List<int>
         {
-            Col.TraceId, Col.TraceStart, Col.TraceEndDelta, Col.TraceRootService, Col.TraceRootSpanName,
-            Col.ResourceServiceName, Col.SpanId, Col.SpanName, Col.SpanStartDelta,
-            Col.SpanDuration, Col.SpanStatusCode,
+            Col.TraceId, Col.TraceStart, Col.TraceEndDelta, Col.SpanId, Col.SpanStartDelta, Col.SpanDuration,
         };
+        if (RootNames)
+        {
+            cols.Add(Col.TraceRootService);
+            cols.Add(Col.TraceRootSpanName);
+        }
+
+        if (ServiceStats)
+        {
+            cols.Add(Col.ResourceServiceName);
+        }
+
+        if (SpanName)
+        {
+            cols.Add(Col.SpanName);
+        }
+
+        if (Status || ServiceStats)
+        {
+            cols.Add(Col.SpanStatusCode);
+        }
+
         if (SpanKind)
         {
             cols.Add(Col.SpanKind);
@@ -342,6 +386,9 @@ internal sealed class SearchPlan
                 case Intrinsic.EventName or Intrinsic.EventTimeSinceStart: Events = true; break;
                 case Intrinsic.LinkTraceId or Intrinsic.LinkSpanId: Links = true; break;
                 case Intrinsic.ParentId: ParentIds = true; break;
+                case Intrinsic.Name: SpanName = true; break;
+                case Intrinsic.Status: Status = true; break;
+                case Intrinsic.TraceRootName or Intrinsic.TraceRootService: RootNames = true; break;
                 default: break;
             }
 
