@@ -71,8 +71,8 @@ internal static class MetricsBench
         Console.WriteLine($"store: {blocks.Count} blocks, {spans:N0} spans, data objects {dataBytes:N0} B; range {(end - start) / 1e9:F0} s, step {step / 1e9:F0} s, {range.Intervals} intervals");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {concurrency} block jobs at a time");
         Console.WriteLine();
-        Console.WriteLine("| query | median ms | runs ms | spans counted/s | series | spans inspected | bytes read |");
-        Console.WriteLine("|---|---:|---|---:|---:|---:|---:|");
+        Console.WriteLine("| query | median ms | runs ms | spans counted/s | series | spans inspected | bytes read | GC pause ms/run |");
+        Console.WriteLine("|---|---:|---|---:|---:|---:|---:|---:|");
 
         string[] queries =
         [
@@ -84,9 +84,11 @@ internal static class MetricsBench
         {
             var compiled = CompiledMetricsQuery.Compile(TraceQLParser.ParseAndValidate(text), range);
             var times = new List<double>();
+            var pause = TimeSpan.Zero;
             MetricsResult? last = null;
             for (int r = 0; r <= runs; r++)
             {
+                var pauseBefore = GC.GetTotalPauseDuration();
                 var sw = Stopwatch.StartNew();
                 var merged = compiled.NewShard();
                 await Parallel.ForEachAsync(blocks, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (block, ct) =>
@@ -102,6 +104,7 @@ internal static class MetricsBench
                 if (r > 0)
                 {
                     times.Add(sw.Elapsed.TotalMilliseconds); // run 0 warms the page cache and the JIT
+                    pause += GC.GetTotalPauseDuration() - pauseBefore;
                 }
             }
 
@@ -141,7 +144,7 @@ internal static class MetricsBench
                 .Where(c => columnBytes[c] > 0).OrderByDescending(c => columnBytes[c]).Select(c => $"{Col.Name(c)} {columnBytes[c]:N0}"))));
             Console.WriteLine(
                 $"| `{text.Replace("|", "\\|", StringComparison.Ordinal)}` | {median:F0} | {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} | "
-                + $"{last!.Stats.InspectedSpans / (median / 1000):N0} | {last.Series.Count} | {last.Stats.InspectedSpans:N0} | {last.Stats.InspectedBytes:N0} |");
+                + $"{last!.Stats.InspectedSpans / (median / 1000):N0} | {last.Series.Count} | {last.Stats.InspectedSpans:N0} | {last.Stats.InspectedBytes:N0} | {pause.TotalMilliseconds / runs:F0} |");
         }
 
         Console.WriteLine();

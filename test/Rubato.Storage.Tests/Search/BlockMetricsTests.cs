@@ -137,6 +137,34 @@ public sealed class BlockMetricsTests : IDisposable
         Assert.True(fetcher.InspectedBytes < search.InspectedBytes, $"{fetcher.InspectedBytes} vs {search.InspectedBytes}");
     }
 
+    [Fact]
+    public async Task FetchAsync_StoppedAfterFirstSpanset_CountsTheRowGroupItBuiltFrom()
+    {
+        // Spansets are built lazily per trace; stopping mid row group still releases it and counts its bytes.
+        var data = SearchDataset.Generate(200, seed: 9);
+        var block = await SearchDataset.WriteBlockAsync(_store, data, rowGroupBytes: 4096);
+        var request = Compile("{ } | rate()", data).RequestOf(0);
+        var fetcher = new BlockSpansetFetcher(block);
+        await using (var e = fetcher.FetchAsync(request, CancellationToken.None).GetAsyncEnumerator())
+        {
+            Assert.True(await e.MoveNextAsync());
+            Assert.Equal(data[0].Id, e.Current.Trace.TraceId);
+            Assert.Equal(0UL, fetcher.InspectedBytes); // the row group is still being built from
+        }
+
+        Assert.True(fetcher.InspectedBytes > 0);
+        Assert.Equal(1, fetcher.RowGroupsScanned);
+        var all = new BlockSpansetFetcher(block);
+        int traces = 0;
+        await foreach (var ss in all.FetchAsync(request, CancellationToken.None))
+        {
+            Assert.Equal(data[traces++].Id, ss.Trace.TraceId);
+        }
+
+        Assert.Equal(data.Count, traces);
+        Assert.True(all.InspectedBytes > fetcher.InspectedBytes);
+    }
+
     private static CompiledMetricsQuery Compile(string query, List<(TraceId Id, Trace Trace)> data)
     {
         // Traces start a second apart from BaseNanos: a minute of margin either side, 10 s steps.

@@ -100,7 +100,6 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         }
 
         var footer = await _block.GetFooterAsync(cancellationToken).ConfigureAwait(false);
-        var results = new List<Spanset>();
         for (int rgIndex = 0; rgIndex < footer.Count; rgIndex++)
         {
             var rg = footer[rgIndex];
@@ -111,11 +110,24 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
                 continue;
             }
 
-            results.Clear();
-            await ScanRowGroupAsync(plan, rg, rgIndex, results, cancellationToken).ConfigureAwait(false);
-            foreach (var s in results)
+            // Spansets are built one trace at a time as the engine pulls them, so they die young (metrics keep no span):
+            // building a whole row group's first kept ~25 MB of spans alive per job, and every collection promoted them.
+            var fill = await ScanRowGroupAsync(plan, rg, rgIndex, cancellationToken).ConfigureAwait(false);
+            if (fill is null)
             {
-                yield return s;
+                continue;
+            }
+
+            try
+            {
+                foreach (var s in fill.Spansets())
+                {
+                    yield return s;
+                }
+            }
+            finally
+            {
+                fill.Dispose();
             }
         }
     }
@@ -167,7 +179,8 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     /// Scans one row group: first the postings of the conditions they can answer (<see cref="PostingsAnswers"/>), then
     /// the columns of the others (<see cref="ScanColumnsAsync"/>).
     /// </summary>
-    private async Task ScanRowGroupAsync(SearchPlan plan, RowGroupStats rg, int rgIndex, List<Spanset> output, CancellationToken ct)
+    /// <returns>The row group's spansets to build (the caller disposes it), or null when it has no candidate.</returns>
+    private async Task<RowGroupFill?> ScanRowGroupAsync(SearchPlan plan, RowGroupStats rg, int rgIndex, CancellationToken ct)
     {
         var stats = new PostingsReadStats();
         PostingsAnswers? answers = null;
@@ -190,10 +203,17 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             {
                 // An answered condition matches no owner of the row group and the others cannot make up for it.
                 RowGroupsSkippedByDictionary++;
-                return;
+                return null;
             }
 
-            await ScanColumnsAsync(plan, rg, answers, output, ct).ConfigureAwait(false);
+            var fill = await ScanColumnsAsync(plan, rg, answers, ct).ConfigureAwait(false);
+            if (fill is not null)
+            {
+                fill.Answers = answers; // the filler may read values from them: disposed with the fill
+                answers = null;
+            }
+
+            return fill;
         }
         finally
         {
@@ -224,7 +244,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
         return plan.All;
     }
 
-    private async Task ScanColumnsAsync(SearchPlan plan, RowGroupStats rg, PostingsAnswers? answers, List<Spanset> output, CancellationToken ct)
+    private async Task<RowGroupFill?> ScanColumnsAsync(SearchPlan plan, RowGroupStats rg, PostingsAnswers? answers, CancellationToken ct)
     {
         // Phase 0: dictionaries. A condition on an attribute key that no key dictionary of the row group holds can only
         // see nil, and '=' on a string intrinsic whose dictionary lacks the operand matches no row; when such conditions
@@ -253,7 +273,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
                 Interlocked.Add(ref _inspectedBytes, data.BytesRead);
                 Reads += data.Reads;
                 Accumulate(data.BytesReadByColumn, FilterBytesByColumn, null);
-                return;
+                return null;
             }
         }
 
@@ -279,13 +299,31 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
 
         data = await _block.ReadColumnsAsync(rg, cols, data, ct).ConfigureAwait(false);
         long[]? filterBytes = null;
-        using var scan = new ColumnScan(data, DataKey);
-        scan.DecodeStructure();
-        answers?.Validate(scan, PostingsKey);
-        int spans = scan.SpanCount;
-        bool[] candidates = ArrayPool<bool>.Shared.Rent(Math.Max(1, spans));
+        var scan = new ColumnScan(data, DataKey);
+        bool[]? candidates = null;
+        bool handedOver = false;
+
+        // Releases the row group's buffers and counts its bytes: here, or when the caller disposes the fill.
+        void Release()
+        {
+            if (candidates is not null)
+            {
+                ArrayPool<bool>.Shared.Return(candidates);
+            }
+
+            scan.Dispose();
+            data.ReturnBuffers(); // the spansets hold copies; nothing refers to the page arrays any more
+            Interlocked.Add(ref _inspectedBytes, data.BytesRead);
+            Reads += data.Reads;
+            Accumulate(data.BytesReadByColumn, FilterBytesByColumn, filterBytes);
+        }
+
         try
         {
+            scan.DecodeStructure();
+            answers?.Validate(scan, PostingsKey);
+            int spans = scan.SpanCount;
+            candidates = ArrayPool<bool>.Shared.Rent(Math.Max(1, spans));
             bool any;
             if (plan.Everything)
             {
@@ -313,7 +351,7 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
             if (!any)
             {
                 RowGroupsWithoutCandidates++;
-                return;
+                return null;
             }
 
             // Phase 2: fill columns for the candidates' traces. Count, key and type columns are read whole (prefix sums
@@ -340,15 +378,16 @@ public sealed class BlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
 
             await ReadFillAsync(rg, data, scan, fillValues, traces, candidates, plan.NeedsStructure, ct).ConfigureAwait(false);
             RowGroupsScanned++;
-            new SpanFiller(plan, scan, known[..3].Contains(true) ? answers : null, known).Fill(candidates.AsSpan(0, spans), output);
+            var filler = new SpanFiller(plan, scan, known[..3].Contains(true) ? answers : null, known);
+            handedOver = true;
+            return new RowGroupFill(filler, candidates, Release);
         }
         finally
         {
-            ArrayPool<bool>.Shared.Return(candidates);
-            data.ReturnBuffers(); // the spansets hold copies; nothing refers to the page arrays any more
-            Interlocked.Add(ref _inspectedBytes, data.BytesRead);
-            Reads += data.Reads;
-            Accumulate(data.BytesReadByColumn, FilterBytesByColumn, filterBytes);
+            if (!handedOver)
+            {
+                Release();
+            }
         }
     }
 
@@ -899,6 +938,32 @@ public sealed class MultiBlockSpansetFetcher : ISpansetFetcher, IFetchStatistics
     }
 }
 
+/// <summary>
+/// One row group's candidates, ready to be built into spansets as they are enumerated. Owns the row group's column
+/// buffers, candidate mask and postings answers until disposed (which also counts the row group's bytes).
+/// </summary>
+internal sealed class RowGroupFill(SpanFiller filler, bool[] candidates, Action release) : IDisposable
+{
+    private bool _disposed;
+
+    /// <summary>Postings answers the filler reads values from, disposed with the fill.</summary>
+    public PostingsAnswers? Answers { get; set; }
+
+    public IEnumerable<Spanset> Spansets() => filler.Fill(candidates);
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        release();
+        Answers?.Dispose();
+    }
+}
+
 /// <summary>Builds the returned <see cref="EvalSpan"/>s of one row group from the fill columns.</summary>
 internal sealed class SpanFiller
 {
@@ -939,14 +1004,21 @@ internal sealed class SpanFiller
         }
     }
 
-    public void Fill(ReadOnlySpan<bool> candidates, List<Spanset> output)
+    /// <summary>The spansets of the traces with a candidate span (<paramref name="candidates"/> by span row), built lazily one trace at a time.</summary>
+    public IEnumerable<Spanset> Fill(bool[] candidates)
     {
         var req = _plan.Request;
         var s = _scan;
         for (int t = 0; t < s.TraceCount; t++)
         {
             int from = s.TraceSpanStart(t), to = s.TraceSpanStart(t + 1);
-            if (!candidates[from..to].Contains(true))
+            int selected = 0;
+            for (int sp = from; sp < to; sp++)
+            {
+                selected += candidates[sp] ? 1 : 0;
+            }
+
+            if (selected == 0)
             {
                 continue;
             }
@@ -1005,7 +1077,7 @@ internal sealed class SpanFiller
                 NestedSet.Compute(ids, parents, left, right, parent, children);
             }
 
-            var spans = new List<EvalSpan>(candidates[from..to].Count(true));
+            var list = new List<EvalSpan>(selected);
             for (int sp = from; sp < to; sp++)
             {
                 if (!candidates[sp])
@@ -1023,10 +1095,10 @@ internal sealed class SpanFiller
                     e.ChildCount = children![i];
                 }
 
-                spans.Add(e);
+                list.Add(e);
             }
 
-            output.Add(new Spanset(info, spans));
+            yield return new Spanset(info, list);
         }
     }
 
