@@ -314,6 +314,8 @@ internal sealed class LeafObserver
     private readonly int _exemplarCapPerInterval;
     private readonly HashSet<EvalSpan> _seen = new(ReferenceEqualityComparer.Instance);
     private readonly SpansetFilter? _selection;
+    private readonly SpansetFilter? _onlyFilter;
+    private readonly FilterShape _onlyFilterShape;
     private int _exemplarsLeft;
     private GroupKey _lastKey;
     private Acc? _last;
@@ -323,6 +325,15 @@ internal sealed class LeafObserver
         _leaf = leaf;
         _range = range;
         _evaluator = leaf.MatchAll ? null : new PipelineEvaluator(leaf.Query.Pipeline);
+
+        // A pipeline of one filter keeps exactly the spans the filter matches, in order: test them one by one instead of
+        // having the evaluator build a result spanset (a list and a clone per trace).
+        if (!leaf.MatchAll && leaf.Query.Pipeline.Elements is [SpansetFilter only])
+        {
+            _onlyFilter = only;
+            _onlyFilterShape = FilterShape.Of(only.Expression);
+        }
+
         _into = into;
         _stats = stats;
         _exemplarsLeft = maxExemplars;
@@ -341,6 +352,19 @@ internal sealed class LeafObserver
             foreach (var s in candidates.Spans)
             {
                 ObserveSpan(s, ref wantExemplar);
+            }
+
+            return;
+        }
+
+        if (_onlyFilter is not null)
+        {
+            foreach (var s in candidates.Spans)
+            {
+                if (FieldEvaluator.MatchesFilter(_onlyFilter.Expression, s, _onlyFilterShape))
+                {
+                    ObserveSpan(s, ref wantExemplar);
+                }
             }
 
             return;

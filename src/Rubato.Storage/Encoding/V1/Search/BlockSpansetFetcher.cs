@@ -22,7 +22,10 @@ namespace Rubato.Storage.Encoding.V1.Search;
 /// <item>Fill columns: range-read the columns the returned spans need (ids, name, times, status, kind, the
 /// condition and second-pass fields) and build <see cref="EvalSpan"/>s for candidate spans only, with the trace's
 /// <see cref="TraceInfo"/> (service stats over the whole trace) and, for structural queries, nested-set numbers over
-/// the whole trace.</item>
+/// the whole trace. Under <see cref="FetchSpansRequest.OnlyNamedFields"/> (metrics) name, status, service name, root
+/// names and service stats are filled only when named, and their columns are not read. Spansets are built one trace
+/// at a time as the engine pulls them; the row group's buffers are released when it is done or the enumerator is
+/// disposed.</item>
 /// </list>
 /// Results equal <see cref="TraceModelFetcher"/>'s over the same traces (in trace-id order) for every query.
 /// Thread model: the engine enumerates on one thread; an instance may be reused for consecutive fetches but not
