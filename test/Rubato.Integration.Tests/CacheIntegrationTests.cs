@@ -39,6 +39,11 @@ public sealed class CacheIntegrationTests(ITestOutputHelper output)
         ("{ kind = client }", t => t.Children > 0),
     ];
 
+    /// <summary>The YAML of one cache backend of a <c>cache.caches</c> entry, with a 200 ms timeout.</summary>
+    private static string BackendYaml(string kind, string address) => kind == "memcached"
+        ? $"memcached: {{ addresses: \"{address}\", timeout: 200ms }}"
+        : $"redis: {{ endpoint: \"{address}\", timeout: 200ms }}";
+
     [Theory]
     [InlineData("memcached")]
     [InlineData("redis")]
@@ -47,9 +52,7 @@ public sealed class CacheIntegrationTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         void Phase(string what) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:F1}s {what}");
         await using var cache = await CacheServers.StartAsync(kind);
-        string backend = kind == "memcached"
-            ? $"memcached: {{ addresses: \"{cache.Address}\", timeout: 200ms }}"
-            : $"redis: {{ endpoint: \"{cache.Address}\", timeout: 200ms }}";
+        string backend = BackendYaml(kind, cache.Address);
         var config = SearchDataset.SearchConfig with
         {
             ExtraYaml = SearchDataset.SearchConfig.ExtraYaml
@@ -134,9 +137,7 @@ public sealed class CacheIntegrationTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         void Phase(string what) => output.WriteLine($"{clock.Elapsed.TotalSeconds,6:F1}s {what}");
         await using var cache = await CacheServers.StartAsync(kind);
-        string backend = kind == "memcached"
-            ? $"memcached: {{ addresses: \"{cache.Address}\", timeout: 200ms }}"
-            : $"redis: {{ endpoint: \"{cache.Address}\", timeout: 200ms }}";
+        string backend = BackendYaml(kind, cache.Address);
         var config = SearchDataset.SearchConfig with
         {
             ExtraYaml = SearchDataset.SearchConfig.ExtraYaml + $"cache:\n  caches:\n    - roles: [frontend-search]\n      {backend}\n",

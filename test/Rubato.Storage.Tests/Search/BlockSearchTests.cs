@@ -158,16 +158,7 @@ public sealed class BlockSearchTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    public static TheoryData<string> QueryData()
-    {
-        var d = new TheoryData<string>();
-        foreach (var q in Queries)
-        {
-            d.Add(q);
-        }
-
-        return d;
-    }
+    public static TheoryData<string> QueryData() => new(Queries);
 
     [Theory]
     [MemberData(nameof(QueryData))]
