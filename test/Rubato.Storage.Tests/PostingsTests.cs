@@ -311,17 +311,10 @@ public sealed class PostingsTests : IDisposable
         }
     }
 
-    private static async Task<BackendBlockV1> WriteAsync(IObjectStore store, IEnumerable<(TraceId Id, Trace Trace)> traces, Action<BlockBuilderOptions>? configure)
-    {
-        var opts = new BlockBuilderOptions { TenantId = "postings", BlockId = Guid.NewGuid() };
-        configure?.Invoke(opts);
-        using var builder = Encodings.Default.CreateBlockBuilder(opts);
-        foreach (var (id, trace) in traces)
+    private static Task<BackendBlockV1> WriteAsync(IObjectStore store, IEnumerable<(TraceId Id, Trace Trace)> traces, Action<BlockBuilderOptions>? configure) =>
+        Search.SearchDataset.WriteBlockAsync(store, traces, checked((int)new BlockBuilderOptions().RowGroupSizeBytes), configure: o =>
         {
-            builder.AddTrace(id, trace);
-        }
-
-        var meta = await builder.WriteAsync(store, CancellationToken.None);
-        return (BackendBlockV1)Encodings.FromVersion(meta.Version).OpenBlock(meta, store);
-    }
+            o.TenantId = "postings";
+            configure?.Invoke(o);
+        });
 }

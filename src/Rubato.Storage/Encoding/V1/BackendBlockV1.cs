@@ -345,7 +345,18 @@ public sealed class BackendBlockV1 : IBackendBlock
     /// Sparse scans need not call this: <see cref="ReadPagesAsync"/> reads just the entries of the pages it reads, and
     /// <see cref="ReadPageStatsAsync"/> just the header and stats.
     /// </summary>
-    public async ValueTask ReadPageIndexesAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns into, CancellationToken ct)
+    public ValueTask ReadPageIndexesAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns into, CancellationToken ct) =>
+        ReadIndexWithStatsAsync(rowGroup, columns, into, allEntries: true, ct);
+
+    /// <summary>
+    /// Reads the header and the min/max stats section of the listed columns (those without stats get just the
+    /// header), so a range filter can pick pages by <see cref="ColumnPageIndex.Stats"/> without the entries.
+    /// </summary>
+    public ValueTask ReadPageStatsAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns into, CancellationToken ct) =>
+        ReadIndexWithStatsAsync(rowGroup, columns, into, allEntries: false, ct);
+
+    /// <summary>Header and stats of each listed column, plus every page entry when <paramref name="allEntries"/>; coalesced.</summary>
+    private async ValueTask ReadIndexWithStatsAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns into, bool allEntries, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(rowGroup);
         ArgumentNullException.ThrowIfNull(columns);
@@ -355,26 +366,7 @@ public sealed class BackendBlockV1 : IBackendBlock
         {
             CheckColumn(c);
             int pages = rowGroup.Shapes[c].PageCount;
-            AddIndexExtents(rowGroup, c, result, extents, pages > 0 ? [(0, pages)] : [], stats: true);
-        }
-
-        await ReadIndexExtentsAsync(rowGroup, extents, result, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Reads the header and the min/max stats section of the listed columns (those without stats get just the
-    /// header), so a range filter can pick pages by <see cref="ColumnPageIndex.Stats"/> without the entries.
-    /// </summary>
-    public async ValueTask ReadPageStatsAsync(RowGroupStats rowGroup, IEnumerable<int> columns, RowGroupColumns into, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(rowGroup);
-        ArgumentNullException.ThrowIfNull(columns);
-        var result = Target(rowGroup, into);
-        var extents = new List<Extent>();
-        foreach (int c in columns.Distinct())
-        {
-            CheckColumn(c);
-            AddIndexExtents(rowGroup, c, result, extents, [], stats: true);
+            AddIndexExtents(rowGroup, c, result, extents, allEntries && pages > 0 ? [(0, pages)] : [], stats: true);
         }
 
         await ReadIndexExtentsAsync(rowGroup, extents, result, ct).ConfigureAwait(false);
